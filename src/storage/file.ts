@@ -1,0 +1,137 @@
+import { ExitCode, LitewardenError, storageError } from "../errors.ts";
+import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
+
+/** A replica in a local directory (Litestream's `file` replica type). */
+export class FileStorage implements Storage {
+  readonly location: string;
+  constructor(private readonly root: string) {
+    this.location = `file://${root}`;
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk only the directory part of the prefix; the rest filters names.
+    const slash = prefix.lastIndexOf("/");
+    const dir = slash >= 0 ? prefix.slice(0, slash) : "";
+    const keys: ObjectInfo[] = [];
+    await this.walk(dir, keys);
+    keys.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const info of keys) if (info.key.startsWith(prefix)) yield info;
+  }
+
+  private async walk(dir: string, out: ObjectInfo[]): Promise<void> {
+    const abs = dir ? `${this.root}/${dir}` : this.root;
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(abs));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+        if (!dir) await this.checkRoot();
+        return;
+      }
+      throw this.wrap(err, abs);
+    }
+    for (const e of entries) {
+      const key = dir ? `${dir}/${e.name}` : e.name;
+      if (e.isDirectory) {
+        await this.walk(key, out);
+      } else if (e.isFile) {
+        const st = await Deno.stat(`${this.root}/${key}`).catch(() => undefined);
+        if (st?.isFile) out.push({ key, size: st.size, modified: st.mtime ?? new Date(0) });
+      }
+    }
+  }
+
+  /** A missing root is an empty replica (exit 3 later), but a root that is a file is a mistake. */
+  private async checkRoot(): Promise<void> {
+    const st = await Deno.stat(this.root).catch(() => undefined);
+    if (st && !st.isDirectory) {
+      throw new LitewardenError(
+        ExitCode.usage,
+        `replica path ${this.root} is a file, not a directory; point the replica at the directory Litestream writes into`,
+      );
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+    const abs = `${this.root}/${key}`;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(abs, { read: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new LitewardenError(
+          ExitCode.damaged,
+          `replica object ${key} is missing from ${this.location}; it was listed a moment ago, so something deleted it (a running prune or retention?)`,
+        );
+      }
+      throw this.wrap(err, abs);
+    }
+    if (!range) return file.readable;
+    await file.seek(range.offset, Deno.SeekMode.Start);
+    if (range.length === undefined) return file.readable;
+    let left = range.length;
+    const buf = new Uint8Array(Math.min(left, 1 << 20));
+    return new ReadableStream<Uint8Array>({
+      async pull(ctrl) {
+        if (left <= 0) {
+          file.close();
+          ctrl.close();
+          return;
+        }
+        const n = await file.read(buf.subarray(0, Math.min(left, buf.length)));
+        if (n === null) {
+          file.close();
+          ctrl.close();
+          return;
+        }
+        left -= n;
+        ctrl.enqueue(buf.slice(0, n));
+      },
+      cancel() {
+        file.close();
+      },
+    });
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    const abs = `${this.root}/${key}`;
+    const dir = abs.slice(0, abs.lastIndexOf("/"));
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+      const tmp = `${abs}.tmp-${crypto.randomUUID()}`;
+      const f = await Deno.open(tmp, { write: true, createNew: true });
+      try {
+        let at = 0;
+        while (at < data.length) at += await f.write(data.subarray(at));
+        await f.sync();
+      } finally {
+        f.close();
+      }
+      await Deno.rename(tmp, abs);
+    } catch (err) {
+      throw this.wrap(err, abs);
+    }
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      try {
+        await Deno.remove(`${this.root}/${key}`);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) continue;
+        throw this.wrap(err, `${this.root}/${key}`);
+      }
+    }
+  }
+
+  private wrap(err: unknown, path: string): LitewardenError {
+    if (err instanceof Deno.errors.PermissionDenied) {
+      return storageError(
+        `permission denied on ${path}; run as a user that can access the replica directory`,
+        err,
+      );
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    return storageError(`cannot access ${path}: ${msg}`, err);
+  }
+}

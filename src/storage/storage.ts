@@ -1,0 +1,52 @@
+/**
+ * The one storage interface every backend implements. Keys are relative to the replica root
+ * (the file replica's directory or the S3 prefix) and always use `/`.
+ */
+export interface ObjectInfo {
+  /** Key relative to the replica root, e.g. `generations/0123456789abcdef/wal/00000000_00000000.wal.lz4`. */
+  key: string;
+  /** Stored size in bytes. */
+  size: number;
+  /** File mtime or S3 LastModified: Litestream's object time (LITESTREAM-FORMATS §2.5, §3.4). */
+  modified: Date;
+}
+
+export interface ByteRange {
+  offset: number;
+  /** Bytes to read from `offset`; omitted = to the end. */
+  length?: number;
+}
+
+export interface Storage {
+  /** Where this storage points, for messages: `file:///dir` or `s3://bucket/prefix` (never credentials). */
+  readonly location: string;
+  /**
+   * Every object whose key starts with `prefix` (relative to the root), recursively, in
+   * lexicographic key order. Backends page internally; callers may stop iterating early.
+   */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Streams an object, or a byte range of it. A missing key throws `LitewardenError` (exit 5). */
+  get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+  /** Writes a small object (markers); not used for replica data. */
+  put(key: string, data: Uint8Array): Promise<void>;
+  /** Deletes the keys (batched by the backend). Missing keys are not an error. */
+  delete(keys: string[]): Promise<void>;
+}
+
+/** Reads a whole (small) object or range into memory: headers, trailers, markers. */
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    parts.push(chunk);
+    total += chunk.length;
+  }
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
