@@ -1,0 +1,40 @@
+import { Command, CommanderError } from "commander";
+import { ExitCode } from "../errors.ts";
+import { normalizeArgv } from "./argv.ts";
+import { consoleOutput, reportError } from "./context.ts";
+import type { Output } from "./context.ts";
+import { listCommand } from "./list.ts";
+
+export const VERSION = "0.1.0";
+
+/** Builds the CLI, runs one command and returns its exit code (never calls Deno.exit). */
+export async function run(args: string[], output: Output = consoleOutput): Promise<number> {
+  let code: number = ExitCode.ok;
+  const done = (c: number) => {
+    code = c;
+  };
+  const program = new Command("litewarden")
+    .description(
+      "Stands guard over Litestream replicas of SQLite databases: list, verify, restore, prune.",
+    )
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => output.out(s.trimEnd()),
+      writeErr: (s) => output.err(s.trimEnd()),
+    })
+    .showSuggestionAfterError();
+  program.addCommand(listCommand(output, done));
+  for (const cmd of program.commands) cmd.exitOverride();
+  const argv = normalizeArgv(args);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return ExitCode.ok; // --help, --version
+      return ExitCode.usage; // commander has printed the one-line reason
+    }
+    return reportError(err, output, argv.includes("--json"));
+  }
+}
