@@ -101,7 +101,17 @@ export function planV05(r: V05Replica, target: V05Target): V05Plan {
     cur = best.maxTxid;
   }
   if (files.length === 0) {
-    throw new V05PlanError("empty", "no LTX file is usable for the requested point");
+    const usableFiles = [...r.levels.values()].flat().filter(usable);
+    if (usableFiles.length === 0) {
+      throw new V05PlanError("empty", "no LTX file is usable for the requested point");
+    }
+    const first = usableFiles.reduce((a, b) => (b.minTxid < a.minTxid ? b : a));
+    throw new V05PlanError(
+      "no-snapshot",
+      `no snapshot (a file starting at TXID 1) is usable; the oldest file, ${first.key}, starts at TXID ${
+        hex16(first.minTxid)
+      }`,
+    );
   }
   if (files[0].minTxid !== 1n) {
     throw new V05PlanError(

@@ -54,7 +54,8 @@ Deno.test("planV05 latest: newest snapshot, then the file reaching furthest at e
   const plan = planV05(tree(), { kind: "latest" });
   assertEquals(plan.files.map((f) => f.key), [
     `ltx/9/${h(1)}-${h(3)}.ltx`,
-    `ltx/0/${h(4)}-${h(4)}.ltx`,
+    // Ties on MaxTXID go to the smaller MinTXID: L1 2-4 beats L0 4-4.
+    `ltx/1/${h(2)}-${h(4)}.ltx`,
     `ltx/0/${h(5)}-${h(5)}.ltx`,
   ]);
   assertEquals(plan.txid, 5n);
