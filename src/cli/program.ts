@@ -4,6 +4,7 @@ import { normalizeArgv } from "./argv.ts";
 import { consoleOutput, reportError } from "./context.ts";
 import type { Output } from "./context.ts";
 import { listCommand } from "./list.ts";
+import { restoreCommand } from "./restore.ts";
 
 export const VERSION = "0.1.0";
 
@@ -25,6 +26,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
     })
     .showSuggestionAfterError();
   program.addCommand(listCommand(output, done));
+  program.addCommand(restoreCommand(output, done));
   for (const cmd of program.commands) cmd.exitOverride();
   const argv = normalizeArgv(args);
   try {

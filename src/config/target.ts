@@ -26,6 +26,35 @@ export interface S3ReplicaTarget extends ReplicaTargetBase {
   skipVerify: boolean;
   /** Undefined = the AWS SDK's default chain. Never printed. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * The prefix exactly as configured, when it differs from `path` (e.g. `path: /backups/db/`).
+   * Litestream builds keys from the raw value: v0.3 `path.Join(raw, "generations")` keeps a
+   * leading `/`; v0.5 S3 `raw + "/" + "0000/…"` keeps both. Key builders that must find such
+   * replicas use this; `path` stays the normalized form for display.
+   */
+  rawPath?: string;
+  /**
+   * True when no region was configured or implied and `region` is the us-east-1 default.
+   * Litestream asks S3 (GetBucketLocation) in that case; the storage layer may follow redirects.
+   */
+  regionGuessed?: boolean;
+}
+
+/**
+ * A configured replica litewarden cannot open: a backend it does not support (gcs, abs, …) or
+ * settings Litestream itself would reject (url + path, no bucket, …). Kept apart from
+ * `ReplicaTarget` so a config still works for the replicas and databases that are usable; the
+ * message is reported only when this replica is the one asked for.
+ */
+export interface UnusableReplica {
+  kind: "unsupported" | "invalid";
+  /** The configured `name`, else the type. */
+  name: string;
+  /** The replica type as configured or implied by its URL (`gcs`, `abs`, `s3`, …). */
+  type: string;
+  dbPath?: string;
+  /** One line, ready for `litewarden: <message>` (exit 2); never contains credentials. */
+  message: string;
 }
 
 /** The replica's location for messages and JSON: never contains credentials. */

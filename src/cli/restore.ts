@@ -1,0 +1,235 @@
+import { Command, Option } from "commander";
+import { describeTarget } from "../config/target.ts";
+import { ExitCode, LitewardenError, usageError } from "../errors.ts";
+import { formatBytes, formatTime } from "../report/format.ts";
+import { pointJson } from "../report/list_report.ts";
+import { Progress } from "../report/progress.ts";
+import { listReplica } from "../replica/listing.ts";
+import type { ReplicaListing } from "../replica/listing.ts";
+import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
+import type { ChosenPlan, RestoreRequest } from "../replica/restore.ts";
+import { openStorage } from "../storage/open.ts";
+import type { Storage } from "../storage/storage.ts";
+import type { Output } from "./context.ts";
+import {
+  cleanupOnSignal,
+  existingOutputs,
+  parentDir,
+  refuseOverwrite,
+  syncDir,
+  tempPathFor,
+} from "./safe_output.ts";
+import { resolveCliTarget } from "./target.ts";
+
+export interface RestoreOptions {
+  config?: string;
+  replica?: string;
+  output?: string;
+  timestamp?: string;
+  index?: string;
+  txid?: string;
+  generation?: string;
+  ifReplicaExists?: boolean;
+  ifDbNotExists?: boolean;
+  parallelism: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+export function restoreCommand(output: Output, done: (code: number) => void): Command {
+  return new Command("restore")
+    .description(
+      "Rebuild the database from a replica (latest or point in time), without Litestream; byte-identical to `litestream restore`.",
+    )
+    .argument("[target]", "database path from the config, or a replica URL (then -o is required)")
+    .option(
+      "--config <path>",
+      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
+    )
+    .option("--replica <name>", "restore from this replica of the database")
+    .option("-o, --output <path>", "where to write the database (default: the database path)")
+    .option("--timestamp <time>", "restore the state at this RFC 3339 time")
+    .option("--index <hex>", "v0.3: restore through the end of this WAL index (hex)")
+    .option("--txid <hex>", "v0.5: restore up to this TXID (16 hex digits)")
+    .option("--generation <id>", "v0.3: restore from this generation")
+    .option("--if-replica-exists", "exit 0 when there is no backup (says so on stderr)")
+    .option("--if-db-not-exists", "exit 0 without doing anything when the output exists")
+    .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
+    .option("--force", "replace an existing output and its -wal/-shm files")
+    .option("--json", "print a JSON summary")
+    .addHelpText(
+      "after",
+      `
+Litestream's single-dash spellings (-config, -o, -timestamp, -index, -txid, -generation,
+-parallelism, -if-replica-exists, -if-db-not-exists) are accepted too.
+
+Examples:
+  litewarden restore /data/db.sqlite3 --config /etc/litestream.yml --if-db-not-exists
+  litewarden restore s3://bucket/vaultwarden -o /tmp/vw.sqlite3 --timestamp 2026-11-20T09:00:00Z`,
+    )
+    .action(async (target, opts) => done(await runRestore(target, opts, output)));
+}
+
+export function parseRestoreRequest(opts: RestoreOptions): RestoreRequest {
+  const given = [opts.timestamp, opts.index, opts.txid].filter((x) => x !== undefined).length;
+  if (given > 1) throw usageError("use only one of --timestamp, --index and --txid");
+  const req: RestoreRequest = { generation: opts.generation };
+  if (opts.generation !== undefined && !/^[0-9a-f]{16}$/.test(opts.generation)) {
+    throw usageError(`invalid --generation ${opts.generation}: expected 16 lowercase hex digits`);
+  }
+  if (opts.timestamp !== undefined) {
+    const t = new Date(opts.timestamp);
+    if (
+      !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(opts.timestamp) ||
+      Number.isNaN(t.getTime())
+    ) {
+      throw usageError(
+        `invalid --timestamp ${opts.timestamp}: use RFC 3339, e.g. 2026-11-20T09:00:00Z`,
+      );
+    }
+    req.timestamp = t;
+  }
+  if (opts.index !== undefined) {
+    if (!/^[0-9a-fA-F]{1,8}$/.test(opts.index) || Number.parseInt(opts.index, 16) > 0x7fffffff) {
+      throw usageError(`invalid --index ${opts.index}: expected a hexadecimal WAL index, e.g. 1f`);
+    }
+    req.index = Number.parseInt(opts.index, 16);
+  }
+  if (opts.txid !== undefined) {
+    if (!/^[0-9a-fA-F]{16}$/.test(opts.txid)) {
+      throw usageError(`invalid --txid ${opts.txid}: expected exactly 16 hex digits`);
+    }
+    req.txid = BigInt(`0x${opts.txid}`);
+  }
+  return req;
+}
+
+export async function runRestore(
+  arg: string | undefined,
+  opts: RestoreOptions,
+  output: Output,
+): Promise<number> {
+  const started = performance.now();
+  const req = parseRestoreRequest(opts);
+  const parallelism = Number(opts.parallelism);
+  if (!Number.isInteger(parallelism) || parallelism < 1 || parallelism > 64) {
+    throw usageError(`invalid --parallelism ${opts.parallelism}: expected 1…64`);
+  }
+  const resolved = await resolveCliTarget(arg, opts);
+  const outPath = opts.output ?? resolved.dbPath;
+  if (!outPath) {
+    throw usageError("an output path is required with a replica URL: pass -o PATH");
+  }
+  const absOut = outPath.startsWith("/") ? outPath : `${Deno.cwd()}/${outPath}`;
+
+  // Checked before any replica access, as Litestream does.
+  const existing = await existingOutputs(absOut);
+  if (opts.ifDbNotExists && existing.includes(absOut)) {
+    output.err(`litewarden: database already exists at ${absOut}, skipping restore`);
+    if (opts.json) output.out(JSON.stringify({ ok: true, skipped: "database exists" }, null, 2));
+    return ExitCode.ok;
+  }
+  if (existing.length > 0 && !opts.force) refuseOverwrite(existing, absOut);
+
+  // Pick the replica whose newest point is newest (Litestream compares replicas the same way).
+  let best: { storage: Storage; listing: ReplicaListing; chosen: ChosenPlan } | undefined;
+  const empty: string[] = [];
+  let firstError: unknown;
+  for (const target of resolved.replicas) {
+    const storage = await openStorage(target);
+    const listing = await listReplica(storage, { parallelism });
+    if (!listing.v03 && !listing.v05) {
+      empty.push(describeTarget(target));
+      continue;
+    }
+    try {
+      const chosen = chooseRestorePlan(listing, req);
+      if (!best || chosen.point.time > best.chosen.point.time) best = { storage, listing, chosen };
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  if (!best) {
+    if (firstError) throw firstError;
+    const where = empty.join(", ");
+    if (opts.ifReplicaExists) {
+      output.err(
+        `litewarden: no backup found at ${where}; nothing restored (--if-replica-exists)`,
+      );
+      if (opts.json) {
+        output.out(JSON.stringify({ ok: true, skipped: "no backup", searched: empty }, null, 2));
+      }
+      return ExitCode.ok;
+    }
+    throw new LitewardenError(
+      ExitCode.noBackup,
+      `no backup found at ${where}: nothing stored there is a Litestream replica; check the bucket and path`,
+    );
+  }
+
+  const dir = parentDir(absOut);
+  await Deno.mkdir(dir, { recursive: true });
+  const temp = tempPathFor(absOut);
+  const uninstall = cleanupOnSignal(() => [temp]);
+  const totalObjects = best.chosen.format === "v0.3"
+    ? 1 + best.chosen.plan.indices.reduce((n, g) => n + g.segments.length, 0)
+    : best.chosen.plan.files.length;
+  const totalBytes = best.chosen.format === "v0.3"
+    ? best.chosen.plan.snapshot.size +
+      best.chosen.plan.indices.reduce((n, g) => n + g.segments.reduce((m, s) => m + s.size, 0), 0)
+    : best.chosen.plan.files.reduce((n, f) => n + f.size, 0);
+  const progress = new Progress("restoring", totalObjects, totalBytes);
+  try {
+    const result = await restoreToTemp(best.storage, best.chosen, temp, {
+      parallelism,
+      onDownload: (n) => progress.addBytes(n),
+      onObject: () => progress.addObject(),
+    });
+    progress.done();
+    if (opts.force) {
+      for (const p of existing) if (p !== absOut) await Deno.remove(p).catch(() => {});
+    }
+    await Deno.rename(temp, absOut);
+    await syncDir(dir);
+    const seconds = (performance.now() - started) / 1000;
+    if (opts.json) {
+      output.out(JSON.stringify(
+        {
+          ok: true,
+          command: "restore",
+          output: absOut,
+          source: best.listing.location,
+          format: best.chosen.format,
+          restorePoint: pointJson(result.point, new Date()),
+          files: result.objects,
+          bytesDownloaded: result.bytesDownloaded,
+          bytesWritten: result.bytesWritten,
+          pageSize: result.pageSize,
+          checksumVerified: result.checksumVerified,
+          seconds: Math.round(seconds * 1000) / 1000,
+        },
+        null,
+        2,
+      ));
+    } else {
+      const p = result.point;
+      const where = p.format === "v0.3"
+        ? `generation ${p.generation}, WAL index ${p.index!.toString(16).padStart(8, "0")}`
+        : `TXID ${p.txid}`;
+      output.err(
+        `restored ${absOut} from ${best.listing.location}: ${where} (${
+          formatTime(p.time)
+        }); ${result.objects} files, ${formatBytes(result.bytesDownloaded)} downloaded, ${
+          formatBytes(result.bytesWritten)
+        } written in ${seconds.toFixed(1)}s`,
+      );
+    }
+    return ExitCode.ok;
+  } catch (err) {
+    progress.done();
+    await Deno.remove(temp).catch(() => {});
+    throw err;
+  } finally {
+    uninstall();
+  }
+}

@@ -1,0 +1,503 @@
+/**
+ * Replica URLs (`file:///dir`, `s3://bucket/prefix?…`) and the S3 settings shared with
+ * litestream.yml (LITESTREAM-FORMATS §5.2–5.3). Pure: the environment and cwd are passed in.
+ *
+ * Credentials in a URL's userinfo (`s3://KEY:SECRET@bucket/…`) are accepted but never echoed:
+ * every message that shows a URL shows `safeUrl(url)`.
+ */
+import { usageError } from "../errors.ts";
+import { cleanPath, type Env, expandPath } from "./expand.ts";
+import type { FileReplicaTarget, ReplicaTarget, S3ReplicaTarget } from "./target.ts";
+
+/** Backends Litestream has and litewarden does not (v0.3 `gcs`, v0.5 `gs`, …). */
+export const UNSUPPORTED_TYPES: readonly string[] = [
+  "gcs",
+  "gs",
+  "abs",
+  "sftp",
+  "webdav",
+  "webdavs",
+  "nats",
+  "oss",
+];
+
+export function unsupportedTypeMessage(type: string): string {
+  return `replica type ${type} is not supported by litewarden yet (supported: file, s3)`;
+}
+
+/** Litestream's `IsURL`: a scheme followed by `://`. */
+export function isUrl(s: string): boolean {
+  return /^\w+:\/\//.test(s);
+}
+
+/** A URL for messages: no userinfo, no query string, no fragment. */
+export function safeUrl(s: string): string {
+  const m = /^([A-Za-z][\w+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(s);
+  if (!m) return s.replace(/[?#].*$/s, "");
+  const host = m[2].slice(m[2].lastIndexOf("@") + 1);
+  return m[1] + host + m[3].replace(/[?#].*$/s, "");
+}
+
+interface SplitUrl {
+  scheme: string;
+  /** Decoded userinfo, if the URL had any. */
+  user?: string;
+  password?: string;
+  host: string;
+  /** Decoded path, as written (with its leading `/`). */
+  path: string;
+  query: URLSearchParams;
+}
+
+function decode(s: string, url: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw usageError(`invalid percent-encoding in replica URL ${safeUrl(url)}`);
+  }
+}
+
+/** Splits like Go's `url.Parse` for `scheme://[user[:pass]@]host/path?query#frag`. */
+function splitUrl(s: string): SplitUrl {
+  const m = /^([A-Za-z][\w+.-]*):\/\/(.*)$/s.exec(s);
+  if (!m) throw usageError(`not a replica URL: ${safeUrl(s)} (expected s3://… or file://…)`);
+  let rest = m[2];
+  const hash = rest.indexOf("#");
+  if (hash >= 0) rest = rest.slice(0, hash);
+  let rawQuery = "";
+  const q = rest.indexOf("?");
+  if (q >= 0) {
+    rawQuery = rest.slice(q + 1);
+    rest = rest.slice(0, q);
+  }
+  const slash = rest.indexOf("/");
+  let authority = slash >= 0 ? rest.slice(0, slash) : rest;
+  const path = slash >= 0 ? rest.slice(slash) : "";
+  let user: string | undefined;
+  let password: string | undefined;
+  const at = authority.lastIndexOf("@");
+  if (at >= 0) {
+    const info = authority.slice(0, at);
+    authority = authority.slice(at + 1);
+    const colon = info.indexOf(":");
+    user = decode(colon >= 0 ? info.slice(0, colon) : info, s);
+    if (colon >= 0) password = decode(info.slice(colon + 1), s);
+  }
+  return {
+    scheme: m[1].toLowerCase(),
+    user,
+    password,
+    host: decode(authority, s),
+    path: decode(path, s),
+    query: new URLSearchParams(rawQuery),
+  };
+}
+
+/** The replica type a URL names (`webdavs` counts as `webdav`), or undefined for a non-URL. */
+export function replicaTypeFromUrl(url: string): string | undefined {
+  const m = /^(\w+):\/\//.exec(url);
+  if (!m) return undefined;
+  const scheme = m[1].toLowerCase();
+  return scheme === "webdavs" ? "webdav" : scheme;
+}
+
+/** Litestream's `CleanReplicaURLPath`: cleaned, no leading `/`, "" for the root. */
+function cleanKeyPath(p: string): string {
+  if (p === "") return "";
+  const c = cleanPath("/" + p).slice(1);
+  return c === "." ? "" : c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// S3 host forms, endpoints, booleans
+
+/** What a URL's host says: bucket, and for provider host forms the endpoint and region. */
+export interface S3HostInfo {
+  bucket: string;
+  region?: string;
+  endpoint?: string;
+}
+
+const AWS_HOST = /^(.+)\.s3(?:\.([^.]+))?\.amazonaws\.com$/;
+const LOCALHOST = /^(?:(.+)\.)?localhost$/;
+const PROVIDERS: { re: RegExp; endpoint: (region: string) => string }[] = [
+  { re: /^(?:(.+)\.)?s3\.([^.]+)\.backblazeb2\.com$/, endpoint: (r) => `s3.${r}.backblazeb2.com` },
+  { re: /^(?:(.+)\.)?s3\.filebase\.com$/, endpoint: () => "s3.filebase.com" },
+  {
+    re: /^(?:(.+)\.)?([^.]+)\.digitaloceanspaces\.com$/,
+    endpoint: (r) => `${r}.digitaloceanspaces.com`,
+  },
+  { re: /^(?:(.+)\.)?s3\.([^.]+)\.scw\.cloud$/, endpoint: (r) => `s3.${r}.scw.cloud` },
+  { re: /^(?:(.+)\.)?([^.]+)\.linodeobjects\.com$/, endpoint: (r) => `${r}.linodeobjects.com` },
+];
+
+function splitHostPort(hostport: string): [string, string | undefined] {
+  const v6 = /^\[([^\]]*)\](?::(\d*))?$/.exec(hostport);
+  if (v6) return [v6[1], v6[2] || undefined];
+  const m = /^([^:]*):(\d*)$/.exec(hostport);
+  return m ? [m[1], m[2] || undefined] : [hostport, undefined];
+}
+
+/**
+ * Litestream's `s3.ParseHost`, v0.3 and v0.5 forms together:
+ * `BUCKET.localhost[:PORT]` → http://localhost[:PORT] (us-east-1);
+ * `BUCKET.s3[.REGION].amazonaws.com` → AWS (no endpoint);
+ * `BUCKET.s3.REGION.backblazeb2.com`, `BUCKET.s3.filebase.com`, `BUCKET.REGION.digitaloceanspaces.com`,
+ * `BUCKET.s3.REGION.scw.cloud`, `BUCKET.REGION.linodeobjects.com` → https://<provider endpoint>;
+ * `BUCKET.HOST:PORT` (v0.5, MinIO style) → http://HOST:PORT;
+ * anything else is the bucket name itself (`s3://my.bucket.com/db` → bucket `my.bucket.com`).
+ */
+export function parseS3Host(hostport: string): S3HostInfo {
+  const [host, port] = splitHostPort(hostport);
+  const withPort = (h: string) => (port ? `${h}:${port}` : h);
+  let m = LOCALHOST.exec(host);
+  if (m) {
+    return { bucket: m[1] ?? "", region: "us-east-1", endpoint: `http://${withPort("localhost")}` };
+  }
+  m = AWS_HOST.exec(host);
+  if (m) return { bucket: m[1], region: m[2] };
+  for (const p of PROVIDERS) {
+    m = p.re.exec(host);
+    if (m) {
+      const region = m.length > 2 ? m[2] : undefined;
+      return {
+        bucket: m[1] ?? "",
+        region,
+        endpoint: `https://${withPort(p.endpoint(region ?? ""))}`,
+      };
+    }
+  }
+  if (port !== undefined && !host.includes(".com")) {
+    const dot = host.indexOf(".");
+    if (dot < 0) return { bucket: "", endpoint: `http://${withPort(host)}` };
+    return {
+      bucket: host.slice(0, dot),
+      region: "us-east-1",
+      endpoint: `http://${withPort(host.slice(dot + 1))}`,
+    };
+  }
+  return { bucket: host };
+}
+
+function endpointHost(endpoint: string): string {
+  let rest = endpoint.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, "");
+  rest = rest.replace(/[/?#].*$/s, "");
+  rest = rest.slice(rest.lastIndexOf("@") + 1);
+  return splitHostPort(rest)[0];
+}
+
+/**
+ * Hosts Litestream reaches over plain http when an endpoint has no scheme: localhost,
+ * `*.localhost`, `*.local`, loopback and private IPv4 ranges; plus `::1`.
+ */
+export function isLocalHost(host: string): boolean {
+  if (host === "localhost" || host.endsWith(".localhost") || host.endsWith(".local")) return true;
+  if (host === "::1") return true;
+  const ip = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(host);
+  if (!ip) return false;
+  const [a, b] = [Number(ip[1]), Number(ip[2])];
+  return a === 127 || a === 10 || (a === 192 && b === 168) || (a === 172 && b >= 16 && b <= 31);
+}
+
+/** Adds `https://` (or `http://` for local hosts) to an endpoint without a scheme. */
+export function ensureEndpointScheme(endpoint: string): string {
+  if (/^https?:\/\//i.test(endpoint)) return endpoint;
+  return (isLocalHost(endpointHost(endpoint)) ? "http://" : "https://") + endpoint;
+}
+
+/** Validates a full endpoint URL; never echoes userinfo. */
+function checkEndpoint(endpoint: string, where: string): string {
+  let u: URL;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    throw usageError(`invalid endpoint ${safeUrl(endpoint)} ${where}`);
+  }
+  if (u.username || u.password) {
+    throw usageError(
+      `endpoint ${safeUrl(endpoint)} ${where} must not contain credentials; ` +
+        "use access-key-id/secret-access-key or the environment",
+    );
+  }
+  if (!u.hostname) throw usageError(`invalid endpoint ${safeUrl(endpoint)} ${where}: no host`);
+  return endpoint;
+}
+
+export function isR2Endpoint(endpoint: string): boolean {
+  return endpointHost(endpoint).endsWith(".r2.cloudflarestorage.com");
+}
+
+/** Litestream's `BoolQueryValue`: true/1/t/yes, false/0/f/no; other text counts as false. */
+function queryBool(query: URLSearchParams, ...keys: string[]): boolean | undefined {
+  for (const key of keys) {
+    const raw = query.get(key);
+    if (raw) return ["true", "1", "t", "yes"].includes(raw.toLowerCase());
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// S3 targets
+
+/** S3 settings from litestream.yml: the replica's own keys, and top-level defaults. */
+export interface S3Settings {
+  bucket?: string;
+  path?: string;
+  region?: string;
+  endpoint?: string;
+  forcePathStyle?: boolean;
+  skipVerify?: boolean;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+export interface S3Input {
+  /** Replica name for the target (configured `name`, else "s3"). */
+  name: string;
+  url?: string;
+  /** The replica's own settings (config form). */
+  replica?: S3Settings;
+  /** Top-level defaults (config form): used only for what neither the replica nor its URL set. */
+  defaults?: S3Settings;
+  /** URL form (CLI argument): v0.5 then also honours `$LITESTREAM_S3_ENDPOINT`. */
+  urlForm?: boolean;
+  /** Says where the settings came from, for messages ("for replica s3 of /db in /etc/x.yml"). */
+  where: string;
+}
+
+const nonEmpty = (s: string | undefined): string | undefined => (s ? s : undefined);
+
+/** Splits an S3 access point URL (`s3://arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME/PATH`). */
+function splitAccessPoint(url: string): { bucket: string; region?: string; path: string } {
+  let rest = url.slice("s3://".length).replace(/#.*$/s, "");
+  rest = rest.replace(/\?.*$/s, "");
+  const marker = rest.toLowerCase().indexOf(":accesspoint/");
+  if (marker < 0) throw usageError(`invalid S3 access point URL ${safeUrl(url)}`);
+  const nameStart = marker + ":accesspoint/".length;
+  const slash = rest.indexOf("/", nameStart);
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  if (bucket.length <= nameStart) throw usageError(`invalid S3 access point URL ${safeUrl(url)}`);
+  const region = nonEmpty(bucket.split(":")[3]);
+  return { bucket, region, path: slash < 0 ? "" : rest.slice(slash + 1) };
+}
+
+/**
+ * Builds an S3 target from a URL and/or config settings. Precedence per field: the replica's own
+ * keys, then its URL (query parameters over the host form), then top-level defaults, then the
+ * environment, then built-in defaults. Throws `LitewardenError` (2) for settings Litestream
+ * rejects: `url` with `path` or `bucket`, no bucket, a bad endpoint, half a key pair.
+ */
+export function buildS3Target(input: S3Input, env: Env): S3ReplicaTarget {
+  const rep = input.replica ?? {};
+  const def = input.defaults ?? {};
+  const { where } = input;
+
+  let uBucket: string | undefined;
+  let uPath: string | undefined;
+  let uRegion: string | undefined;
+  let uEndpoint: string | undefined;
+  let uForcePathStyle: boolean | undefined;
+  let uSkipVerify: boolean | undefined;
+  let uCreds: { accessKeyId: string; secretAccessKey: string } | undefined;
+  if (input.url !== undefined) {
+    if (nonEmpty(rep.path) !== undefined) {
+      throw usageError(`cannot specify url and path for an s3 replica ${where}`);
+    }
+    if (nonEmpty(rep.bucket) !== undefined) {
+      throw usageError(`cannot specify url and bucket for an s3 replica ${where}`);
+    }
+    if (input.url.toLowerCase().startsWith("s3://arn:")) {
+      const ap = splitAccessPoint(input.url);
+      uBucket = ap.bucket;
+      uRegion = ap.region;
+      uPath = cleanKeyPath(ap.path);
+      const q = input.url.indexOf("?");
+      const query = new URLSearchParams(q >= 0 ? input.url.slice(q + 1).replace(/#.*$/s, "") : "");
+      ({ uEndpoint, uRegion, uForcePathStyle, uSkipVerify } = applyQuery(query, {
+        uEndpoint,
+        uRegion,
+      }));
+    } else {
+      const u = splitUrl(input.url);
+      const host = parseS3Host(u.host);
+      uBucket = host.bucket;
+      uRegion = host.region;
+      uEndpoint = host.endpoint;
+      uPath = cleanKeyPath(u.path);
+      ({ uEndpoint, uRegion, uForcePathStyle, uSkipVerify } = applyQuery(u.query, {
+        uEndpoint,
+        uRegion,
+      }));
+      if (u.user !== undefined || u.password !== undefined) {
+        if (!u.user || !u.password) {
+          throw usageError(
+            `credentials in a replica URL need both parts (ACCESS_KEY_ID:SECRET@bucket) ${where}`,
+          );
+        }
+        uCreds = { accessKeyId: u.user, secretAccessKey: u.password };
+      }
+    }
+  }
+
+  const bucket = input.url !== undefined ? uBucket : nonEmpty(rep.bucket) ?? nonEmpty(def.bucket);
+  if (!bucket) {
+    throw usageError(
+      input.url !== undefined
+        ? `no bucket in replica URL ${safeUrl(input.url)}; use s3://BUCKET/PREFIX`
+        : `bucket required for an s3 replica ${where}`,
+    );
+  }
+
+  const rawPath = input.url !== undefined ? uPath ?? "" : rep.path ?? "";
+  const path = input.url !== undefined ? rawPath : cleanKeyPath(rawPath);
+
+  let endpoint = nonEmpty(rep.endpoint) ?? uEndpoint ?? nonEmpty(def.endpoint);
+  if (endpoint === undefined && input.urlForm) endpoint = nonEmpty(env.LITESTREAM_S3_ENDPOINT);
+  if (endpoint !== undefined) endpoint = checkEndpoint(ensureEndpointScheme(endpoint), where);
+
+  const explicitPathStyle = rep.forcePathStyle ?? uForcePathStyle ?? def.forcePathStyle;
+  const forcePathStyle = explicitPathStyle ?? endpoint !== undefined;
+  const skipVerify = uSkipVerify ?? rep.skipVerify ?? def.skipVerify ?? false;
+
+  let region = nonEmpty(rep.region) ?? uRegion ?? nonEmpty(def.region);
+  let regionGuessed = false;
+  if (region === undefined && endpoint !== undefined && isR2Endpoint(endpoint)) region = "auto";
+  region ??= nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
+  if (region === undefined) {
+    region = "us-east-1";
+    regionGuessed = endpoint === undefined;
+  }
+
+  const credentials = resolveCredentials(rep, def, uCreds, env, where);
+
+  const target: S3ReplicaTarget = {
+    type: "s3",
+    name: input.name,
+    bucket,
+    path,
+    region,
+    forcePathStyle,
+    skipVerify,
+  };
+  if (endpoint !== undefined) target.endpoint = endpoint;
+  if (credentials) target.credentials = credentials;
+  if (rawPath !== path) target.rawPath = rawPath;
+  if (regionGuessed) target.regionGuessed = true;
+  return target;
+}
+
+function applyQuery(
+  query: URLSearchParams,
+  current: { uEndpoint?: string; uRegion?: string },
+) {
+  let { uEndpoint, uRegion } = current;
+  let uForcePathStyle = queryBool(query, "forcePathStyle", "force-path-style");
+  const qEndpoint = query.get("endpoint");
+  if (qEndpoint) {
+    uEndpoint = ensureEndpointScheme(qEndpoint);
+    uForcePathStyle ??= true; // a custom endpoint implies path style unless set to false
+  }
+  const qRegion = query.get("region");
+  if (qRegion) uRegion = qRegion;
+  const uSkipVerify = queryBool(query, "skipVerify", "skip-verify");
+  return { uEndpoint, uRegion, uForcePathStyle, uSkipVerify };
+}
+
+/**
+ * Credentials, first that applies: config keys (the replica's, each falling back to the top-level
+ * one, as Litestream merges them), then URL userinfo, then `LITESTREAM_ACCESS_KEY_ID` /
+ * `LITESTREAM_SECRET_ACCESS_KEY`, then `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (+
+ * `AWS_SESSION_TOKEN`), else undefined (the SDK's default chain: profiles, instance roles).
+ */
+function resolveCredentials(
+  rep: S3Settings,
+  def: S3Settings,
+  fromUrl: { accessKeyId: string; secretAccessKey: string } | undefined,
+  env: Env,
+  where: string,
+): S3ReplicaTarget["credentials"] {
+  const keyId = nonEmpty(rep.accessKeyId) ?? nonEmpty(def.accessKeyId);
+  const secret = nonEmpty(rep.secretAccessKey) ?? nonEmpty(def.secretAccessKey);
+  if (keyId !== undefined && secret !== undefined) {
+    return { accessKeyId: keyId, secretAccessKey: secret };
+  }
+  if (keyId !== undefined || secret !== undefined) {
+    const [has, lacks] = keyId !== undefined
+      ? ["access-key-id", "secret-access-key"]
+      : ["secret-access-key", "access-key-id"];
+    throw usageError(`${has} is set but ${lacks} is empty ${where}`);
+  }
+  if (fromUrl) return fromUrl;
+  const lsId = nonEmpty(env.LITESTREAM_ACCESS_KEY_ID);
+  const lsSecret = nonEmpty(env.LITESTREAM_SECRET_ACCESS_KEY);
+  const awsId = nonEmpty(env.AWS_ACCESS_KEY_ID);
+  const awsSecret = nonEmpty(env.AWS_SECRET_ACCESS_KEY);
+  const id = lsId ?? awsId;
+  const sec = lsSecret ?? awsSecret;
+  if (id === undefined || sec === undefined) return undefined;
+  const creds: NonNullable<S3ReplicaTarget["credentials"]> = {
+    accessKeyId: id,
+    secretAccessKey: sec,
+  };
+  const token = nonEmpty(env.AWS_SESSION_TOKEN);
+  if (token !== undefined && lsId === undefined && lsSecret === undefined) {
+    creds.sessionToken = token;
+  }
+  return creds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// File targets and the URL entry point
+
+/**
+ * The directory of a `file://` URL: `file:///abs/dir`; also (for demos) `file://./rel`,
+ * `file://rel/dir` relative to `cwd`, `file://~/dir` under $HOME, `file://localhost/abs`.
+ * Query strings are ignored, as in v0.5.
+ */
+export function fileUrlPath(url: string, cwd: string, env: Env): string {
+  let rest = url.replace(/^file:\/\//i, "").replace(/[?#].*$/s, "");
+  rest = decode(rest, url);
+  if (rest.startsWith("localhost/")) rest = rest.slice("localhost".length);
+  if (rest === "" || rest === "localhost") {
+    throw usageError(`no directory in replica URL ${safeUrl(url)}; use file:///abs/dir`);
+  }
+  return expandPath(rest, cwd, env, "replica URL");
+}
+
+export interface UrlOptions {
+  /** Base for relative `file://` URLs; default `Deno.cwd()`. */
+  cwd?: string;
+  /** Target name; default the type. */
+  name?: string;
+}
+
+/**
+ * A replica URL given on the command line (or as a config `url:`) → target. Unsupported
+ * backends (`gcs://`, `gs://`, `abs://`, `sftp://`, …) throw the "not supported yet" error (2).
+ */
+export function parseReplicaUrl(url: string, env: Env, opts: UrlOptions = {}): ReplicaTarget {
+  const type = replicaTypeFromUrl(url);
+  if (type === undefined) {
+    throw usageError(
+      `not a replica URL: ${safeUrl(url)} (expected s3://BUCKET/PREFIX or file:///DIR)`,
+    );
+  }
+  if (type === "file") {
+    const target: FileReplicaTarget = {
+      type: "file",
+      name: opts.name ?? "file",
+      path: fileUrlPath(url, opts.cwd ?? Deno.cwd(), env),
+    };
+    return target;
+  }
+  if (type === "s3") {
+    return buildS3Target(
+      { name: opts.name ?? "s3", url, urlForm: true, where: `in ${safeUrl(url)}` },
+      env,
+    );
+  }
+  if (UNSUPPORTED_TYPES.includes(type)) throw usageError(unsupportedTypeMessage(type));
+  throw usageError(
+    `unknown replica URL scheme ${type}:// in ${safeUrl(url)} (supported: file://, s3://)`,
+  );
+}

@@ -1,0 +1,186 @@
+import { damagedError, ExitCode, LitewardenError, noBackupError, usageError } from "../errors.ts";
+import { formatTime } from "../report/format.ts";
+import type { Storage } from "../storage/storage.ts";
+import type { ReplicaListing } from "./listing.ts";
+import { PageFile } from "./page_file.ts";
+import { summarize } from "./summary.ts";
+import type { RestorePoint } from "./summary.ts";
+import { planV03, V03PlanError } from "./v03.ts";
+import type { V03Plan } from "./v03.ts";
+import { applyV03 } from "./v03_restore.ts";
+import type { ApplyOptions } from "./v03_restore.ts";
+import { hex16, planV05, V05PlanError } from "./v05.ts";
+import type { V05Plan } from "./v05.ts";
+import { applyV05 } from "./v05_restore.ts";
+
+/** What to restore to; at most one of index / txid / timestamp. */
+export interface RestoreRequest {
+  timestamp?: Date;
+  /** v0.3 WAL index: restore through the end of it. */
+  index?: number;
+  /** v0.5 TXID. */
+  txid?: bigint;
+  generation?: string;
+}
+
+export type ChosenPlan =
+  | { format: "v0.3"; plan: V03Plan; point: RestorePoint }
+  | { format: "v0.5"; plan: V05Plan; point: RestorePoint };
+
+export interface RestoreResult {
+  point: RestorePoint;
+  objects: number;
+  bytesDownloaded: number;
+  bytesWritten: number;
+  pageSize: number;
+  pages: number;
+  /** v0.5 chains with database checksums: the rolling checksum matched after every file. */
+  checksumVerified: boolean;
+}
+
+/**
+ * Chooses the history and plans the restore the way Litestream does: v0.3 flags select v0.3, a
+ * TXID selects v0.5; otherwise the newer history wins (v0.5.7+ behaviour, §3.8).
+ */
+export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest): ChosenPlan {
+  if (!listing.v03 && !listing.v05) {
+    throw noBackupError(`no backup found at ${listing.location}`);
+  }
+  let format: "v0.3" | "v0.5";
+  if (req.index !== undefined || req.generation !== undefined) {
+    if (!listing.v03) {
+      throw usageError(
+        "--index and --generation need a v0.3 replica; this one holds only LTX files (use --txid)",
+      );
+    }
+    format = "v0.3";
+  } else if (req.txid !== undefined) {
+    if (!listing.v05) {
+      throw usageError(
+        "--txid needs a v0.5 (LTX) replica; this one holds v0.3 generations (use --index)",
+      );
+    }
+    format = "v0.5";
+  } else if (!listing.v05) format = "v0.3";
+  else if (!listing.v03) format = "v0.5";
+  else {
+    const s = summarize(listing);
+    format = s.restoreFrom ?? "v0.5";
+  }
+  if (format === "v0.3") {
+    const target = req.index !== undefined
+      ? { kind: "index" as const, index: req.index }
+      : req.timestamp
+      ? { kind: "timestamp" as const, time: req.timestamp }
+      : { kind: "latest" as const };
+    try {
+      const plan = planV03(listing.v03!, target, req.generation);
+      return {
+        format,
+        plan,
+        point: { format, generation: plan.generation.id, index: plan.index, time: plan.time },
+      };
+    } catch (err) {
+      if (!(err instanceof V03PlanError)) throw err;
+      throw planFailure(
+        listing,
+        err.reason === "missing-wal" ? "damaged" : "not-found",
+        err.message,
+        req,
+      );
+    }
+  }
+  const target = req.txid !== undefined
+    ? { kind: "txid" as const, txid: req.txid }
+    : req.timestamp
+    ? { kind: "timestamp" as const, time: req.timestamp }
+    : { kind: "latest" as const };
+  if (req.timestamp) checkV05Bounds(listing, req.timestamp);
+  try {
+    const plan = planV05(listing.v05!, target);
+    return { format, plan, point: { format, txid: hex16(plan.txid), time: plan.time } };
+  } catch (err) {
+    if (!(err instanceof V05PlanError)) throw err;
+    const kind = err.reason === "gap" || (err.reason === "no-snapshot" && !req.timestamp)
+      ? "damaged"
+      : "not-found";
+    throw planFailure(listing, kind, err.message, req);
+  }
+}
+
+/** v0.5 URL-form rule: a timestamp must lie within the replica's LTX time bounds. */
+function checkV05Bounds(listing: ReplicaListing, t: Date): void {
+  const times = [...listing.v05!.levels.values()].flat().map((f) => f.time.getTime());
+  const min = Math.min(...times);
+  const max = Math.max(...times);
+  if (t.getTime() < min || t.getTime() > max) {
+    throw new LitewardenError(
+      ExitCode.noBackup,
+      `timestamp ${formatTime(t)} is outside the replica's window ${formatTime(new Date(min))} … ${
+        formatTime(new Date(max))
+      }; pick a time inside it (see \`litewarden list\`)`,
+    );
+  }
+}
+
+function planFailure(
+  listing: ReplicaListing,
+  kind: "damaged" | "not-found",
+  reason: string,
+  req: RestoreRequest,
+): LitewardenError {
+  const s = summarize(listing);
+  const window = s.oldest && s.newest
+    ? `${formatTime(s.oldest.time)} … ${formatTime(s.newest.time)}`
+    : "none";
+  if (kind === "damaged") {
+    const newest = s.newest
+      ? `; the newest point still restorable is ${formatTime(s.newest.time)} (${
+        s.newest.format === "v0.3"
+          ? `--generation ${s.newest.generation} --index ${s.newest.index!.toString(16)}`
+          : `--txid ${s.newest.txid}`
+      })`
+      : "; no point is restorable";
+    return damagedError(`replica at ${listing.location} is incomplete: ${reason}${newest}`);
+  }
+  const asked = req.timestamp
+    ? `timestamp ${formatTime(req.timestamp)}`
+    : req.index !== undefined
+    ? `index ${req.index.toString(16)}`
+    : req.txid !== undefined
+    ? `TXID ${hex16(req.txid)}`
+    : "the latest point";
+  return noBackupError(
+    `no restore point for ${asked} at ${listing.location} (${reason}); restorable window: ${window}`,
+  );
+}
+
+/**
+ * Restores into a new temp file beside `outputPath`, fsyncs it and returns its path: the caller
+ * renames it into place (so a crash or signal never leaves a partial database at the target).
+ */
+export async function restoreToTemp(
+  storage: Storage,
+  chosen: ChosenPlan,
+  tempPath: string,
+  opts: ApplyOptions,
+): Promise<RestoreResult> {
+  const out = await PageFile.create(tempPath);
+  try {
+    const stats = chosen.format === "v0.3"
+      ? { ...(await applyV03(storage, chosen.plan, out, opts)), checksumsVerified: false }
+      : await applyV05(storage, chosen.plan, out, opts);
+    await out.sync();
+    return {
+      point: chosen.point,
+      objects: stats.objects,
+      bytesDownloaded: stats.bytesDownloaded,
+      bytesWritten: stats.pages * stats.pageSize,
+      pageSize: stats.pageSize,
+      pages: stats.pages,
+      checksumVerified: stats.checksumsVerified,
+    };
+  } finally {
+    out.close();
+  }
+}
