@@ -25,26 +25,34 @@ export const fail = (id: string, message: string, exitCode: ExitCodeValue): Chec
 
 /** Most severe first: without storage or a backup nothing else can be judged. */
 const SEVERITY: ExitCodeValue[] = [
+  ExitCode.usage,
   ExitCode.storage,
   ExitCode.noBackup,
   ExitCode.damaged,
   ExitCode.unhealthy,
   ExitCode.appCheck,
   ExitCode.stale,
+  ExitCode.refused,
   ExitCode.unexpected,
 ];
 
 /** The exit code of a verify run: the most severe failed check's code, else 0. */
 export function exitCodeFor(checks: Check[]): ExitCodeValue {
+  return worstExitCode(
+    checks.filter((c) => c.status === "fail").map((c) => c.exitCode ?? ExitCode.unexpected),
+  );
+}
+
+/** The most severe of several exit codes (0 when all are 0). */
+export function worstExitCode(codes: number[]): ExitCodeValue {
   let best: ExitCodeValue = ExitCode.ok;
   let rank = SEVERITY.length;
-  for (const c of checks) {
-    if (c.status !== "fail") continue;
-    const code = c.exitCode ?? ExitCode.unexpected;
-    const r = SEVERITY.indexOf(code);
+  for (const code of codes) {
+    if (code === ExitCode.ok) continue;
+    const r = SEVERITY.indexOf(code as ExitCodeValue);
     if (r >= 0 && r < rank) {
       rank = r;
-      best = code;
+      best = code as ExitCodeValue;
     }
   }
   return best;

@@ -15,7 +15,7 @@ export interface ListOptions {
   json?: boolean;
 }
 
-export function listCommand(output: Output, done: (code: number) => void): Command {
+export function listCommand(output: Output, done: (code: number) => void) {
   return new Command("list")
     .description(
       "List what a replica holds (generations or LTX levels) and its restorable window, without downloading payloads.",

@@ -5,6 +5,7 @@ import { consoleOutput, reportError } from "./context.ts";
 import type { Output } from "./context.ts";
 import { listCommand } from "./list.ts";
 import { restoreCommand } from "./restore.ts";
+import { verifyCommand } from "./verify.ts";
 
 export const VERSION = "0.1.0";
 
@@ -27,6 +28,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
     .showSuggestionAfterError();
   program.addCommand(listCommand(output, done));
   program.addCommand(restoreCommand(output, done));
+  program.addCommand(verifyCommand(output, done));
   for (const cmd of program.commands) cmd.exitOverride();
   const argv = normalizeArgv(args);
   try {

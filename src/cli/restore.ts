@@ -36,7 +36,7 @@ export interface RestoreOptions {
   json?: boolean;
 }
 
-export function restoreCommand(output: Output, done: (code: number) => void): Command {
+export function restoreCommand(output: Output, done: (code: number) => void) {
   return new Command("restore")
     .description(
       "Rebuild the database from a replica (latest or point in time), without Litestream; byte-identical to `litestream restore`.",

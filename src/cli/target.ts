@@ -1,4 +1,4 @@
-import { resolveTarget } from "../config/resolve.ts";
+import { resolveTarget, selectReplicas } from "../config/resolve.ts";
 import type { ResolvedTarget } from "../config/resolve.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
@@ -27,18 +27,15 @@ export async function resolveCliTarget(
       registerSecret(r.credentials.sessionToken);
     }
   }
-  if (opts.replica !== undefined) {
-    const picked = resolved.replicas.filter((r) => r.name === opts.replica);
-    if (picked.length === 0) {
-      throw usageError(
-        `replica ${opts.replica} not found; this database has: ${
-          resolved.replicas.map((r) => r.name).join(", ")
-        }`,
-      );
-    }
-    return { ...resolved, replicas: picked };
+  const replicas = selectReplicas(resolved, opts.replica);
+  if (replicas.length === 0) {
+    const why = resolved.unusable?.[0]?.message;
+    throw usageError(
+      why ??
+        `database ${resolved.dbPath ?? arg ?? ""} has no replica configured; add one to the config`,
+    );
   }
-  return resolved;
+  return { ...resolved, replicas };
 }
 
 export function targetLabel(r: ReplicaTarget): string {

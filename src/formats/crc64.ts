@@ -5,6 +5,8 @@
  * appears only at the API boundary.
  */
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** `LO[k*256+n]`/`HI[k*256+n]`: CRC register after byte n followed by k zero bytes (raw update). */
 const LO = new Int32Array(8 * 256);
 const HI = new Int32Array(8 * 256);
@@ -39,6 +41,26 @@ let rHi = 0;
 function update(lo: number, hi: number, data: Uint8Array, start: number, end: number): void {
   let i = start;
   const end8 = start + ((end - start) & ~7);
+  const at = data.byteOffset + start;
+  if (LITTLE_ENDIAN && (at & 3) === 0 && end8 - start >= 256) {
+    // Aligned on a little-endian host: whole-word reads are markedly faster than byte loads.
+    const w = new Int32Array(data.buffer, at, (end8 - start) >>> 2);
+    for (let j = 0; j < w.length; j += 2) {
+      lo ^= w[j];
+      hi ^= w[j + 1];
+      const a = 7 * 256 + (lo & 0xff),
+        b = 6 * 256 + ((lo >>> 8) & 0xff),
+        c = 5 * 256 + ((lo >>> 16) & 0xff),
+        d = 4 * 256 + (lo >>> 24),
+        e = 3 * 256 + (hi & 0xff),
+        f = 2 * 256 + ((hi >>> 8) & 0xff),
+        g = 256 + ((hi >>> 16) & 0xff),
+        h = hi >>> 24;
+      lo = LO[a] ^ LO[b] ^ LO[c] ^ LO[d] ^ LO[e] ^ LO[f] ^ LO[g] ^ LO[h];
+      hi = HI[a] ^ HI[b] ^ HI[c] ^ HI[d] ^ HI[e] ^ HI[f] ^ HI[g] ^ HI[h];
+    }
+    i = end8;
+  }
   for (; i < end8; i += 8) {
     lo ^= data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
     hi ^= data[i + 4] | (data[i + 5] << 8) | (data[i + 6] << 16) | (data[i + 7] << 24);

@@ -56,7 +56,12 @@ Deno.test("s3 URL: plain AWS bucket and prefix", () => {
 
 Deno.test("s3 URL: AWS host forms carry the region", () => {
   const t = s3("s3://bkt.s3.eu-west-1.amazonaws.com/p");
-  assertEquals([t.bucket, t.region, t.endpoint, t.forcePathStyle], ["bkt", "eu-west-1", undefined, false]);
+  assertEquals([t.bucket, t.region, t.endpoint, t.forcePathStyle], [
+    "bkt",
+    "eu-west-1",
+    undefined,
+    false,
+  ]);
   assertEquals(t.regionGuessed, undefined);
   const g = s3("s3://bkt.s3.amazonaws.com/p");
   assertEquals([g.bucket, g.region, g.regionGuessed], ["bkt", "us-east-1", true]);
@@ -66,12 +71,32 @@ Deno.test("s3 URL: provider host forms (v0.3 ParseHost)", () => {
   const cases: [string, string, string, string | undefined][] = [
     ["s3://bkt.localhost/p", "bkt", "http://localhost", "us-east-1"],
     ["s3://bkt.localhost:9000/p", "bkt", "http://localhost:9000", "us-east-1"],
-    ["s3://bkt.s3.us-west-002.backblazeb2.com/p", "bkt", "https://s3.us-west-002.backblazeb2.com", "us-west-002"],
+    [
+      "s3://bkt.s3.us-west-002.backblazeb2.com/p",
+      "bkt",
+      "https://s3.us-west-002.backblazeb2.com",
+      "us-west-002",
+    ],
     ["s3://bkt.s3.filebase.com/p", "bkt", "https://s3.filebase.com", undefined],
-    ["s3://bkt.nyc3.digitaloceanspaces.com/p", "bkt", "https://nyc3.digitaloceanspaces.com", "nyc3"],
+    [
+      "s3://bkt.nyc3.digitaloceanspaces.com/p",
+      "bkt",
+      "https://nyc3.digitaloceanspaces.com",
+      "nyc3",
+    ],
     ["s3://bkt.s3.fr-par.scw.cloud/p", "bkt", "https://s3.fr-par.scw.cloud", "fr-par"],
-    ["s3://bkt.us-east-1.linodeobjects.com/p", "bkt", "https://us-east-1.linodeobjects.com", "us-east-1"],
-    ["s3://my.dotted.bkt.nyc3.digitaloceanspaces.com/p", "my.dotted.bkt", "https://nyc3.digitaloceanspaces.com", "nyc3"],
+    [
+      "s3://bkt.us-east-1.linodeobjects.com/p",
+      "bkt",
+      "https://us-east-1.linodeobjects.com",
+      "us-east-1",
+    ],
+    [
+      "s3://my.dotted.bkt.nyc3.digitaloceanspaces.com/p",
+      "my.dotted.bkt",
+      "https://nyc3.digitaloceanspaces.com",
+      "nyc3",
+    ],
     // v0.5 MinIO form: BUCKET.HOST:PORT
     ["s3://bkt.minio:9000/p", "bkt", "http://minio:9000", "us-east-1"],
     ["s3://bkt.10.0.0.5:9000/p", "bkt", "http://10.0.0.5:9000", "us-east-1"],
@@ -145,7 +170,9 @@ Deno.test("s3 URL: $LITESTREAM_S3_ENDPOINT applies when the URL names none (v0.5
 });
 
 Deno.test("s3 URL: access point ARN", () => {
-  const t = s3("s3://arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap/backups/db?skipVerify=true");
+  const t = s3(
+    "s3://arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap/backups/db?skipVerify=true",
+  );
   assertEquals(t.bucket, "arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap");
   assertEquals(t.region, "us-west-2");
   assertEquals(t.path, "backups/db");
@@ -174,7 +201,10 @@ Deno.test("s3 URL: credentials precedence: userinfo, LITESTREAM_*, AWS_*, SDK ch
     secretAccessKey: "awssecret",
     sessionToken: "awstoken",
   });
-  assertEquals(s3("s3://b/p", { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" }).credentials, undefined);
+  assertEquals(
+    s3("s3://b/p", { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" }).credentials,
+    undefined,
+  );
   assertEquals(s3("s3://b/p").credentials, undefined);
   // Litestream copies each LITESTREAM_* variable on its own: halves combine
   assertEquals(
@@ -219,7 +249,11 @@ Deno.test("unsupported backends are a clear exit-2 error", () => {
     LitewardenError,
     "replica type webdav is not supported",
   );
-  assertThrows(() => parseReplicaUrl("http://h/p", ENV), LitewardenError, "unknown replica URL scheme http://");
+  assertThrows(
+    () => parseReplicaUrl("http://h/p", ENV),
+    LitewardenError,
+    "unknown replica URL scheme http://",
+  );
   assertThrows(() => parseReplicaUrl("/not/a/url", ENV), LitewardenError, "not a replica URL");
 });
 

@@ -91,7 +91,11 @@ Deno.test("yaml: syntax errors name file, line and column (exit 2)", () => {
 });
 
 Deno.test("yaml: duplicate keys are an error, as in Go's yaml.v2", () => {
-  assertThrows(() => parseYaml("a: 1\na: 2\n", F), LitewardenError, "line 2, column 1: duplicate key");
+  assertThrows(
+    () => parseYaml("a: 1\na: 2\n", F),
+    LitewardenError,
+    "line 2, column 1: duplicate key",
+  );
 });
 
 Deno.test("yaml: error messages never quote the source text", () => {

@@ -1,0 +1,319 @@
+import { Command, Option } from "commander";
+import { checkApplication } from "../apps/check_application.ts";
+import type { AppMode } from "../apps/check_application.ts";
+import { exitCodeFor, fail, pass, skip, worstExitCode } from "../checks/check.ts";
+import type { Check } from "../checks/check.ts";
+import { chainChecks, listingChecks } from "../checks/chain.ts";
+import { checkDatabaseFile } from "../checks/database.ts";
+import { freshnessCheck, parseDuration } from "../checks/freshness.ts";
+import { loadLitestreamConfig } from "../config/litestream_yml.ts";
+import { DEFAULT_CONFIG_PATH } from "../config/resolve.ts";
+import { describeTarget } from "../config/target.ts";
+import type { ReplicaTarget } from "../config/target.ts";
+import { ExitCode, LitewardenError, usageError } from "../errors.ts";
+import { formatBytes } from "../report/format.ts";
+import { sendPing, writeMetrics } from "../report/notify.ts";
+import { verifyJson, verifyText } from "../report/verify_report.ts";
+import type { VerifyResult } from "../report/verify_report.ts";
+import { listReplica } from "../replica/listing.ts";
+import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
+import { summarize } from "../replica/summary.ts";
+import { openStorage } from "../storage/open.ts";
+import type { Output } from "./context.ts";
+import { cleanupOnSignal } from "./safe_output.ts";
+import { resolveCliTarget } from "./target.ts";
+
+export interface VerifyOptions {
+  config?: string;
+  replica?: string;
+  file?: string;
+  all?: boolean;
+  quick?: boolean;
+  app: string;
+  maxAge?: string;
+  pingUrl?: string;
+  metricsFile?: string;
+  parallelism: string;
+  json?: boolean;
+}
+
+export function verifyCommand(output: Output, done: (code: number) => void) {
+  return new Command("verify")
+    .description(
+      "Prove a replica is complete, uncorrupted, restorable and fresh, and restores to a healthy database (Vaultwarden-aware).",
+    )
+    .argument("[target]", "database path from the config, or a replica URL")
+    .option(
+      "--config <path>",
+      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
+    )
+    .option("--replica <name>", "only this replica of the database")
+    .option("--file <path>", "check a local SQLite file in place, strictly read-only (no replica)")
+    .option("--all", "verify every database in the config, concurrently")
+    .option("--quick", "PRAGMA quick_check instead of the full integrity_check")
+    .addOption(
+      new Option("--app <app>", "application checks").choices(["auto", "vaultwarden", "none"])
+        .default("auto"),
+    )
+    .option(
+      "--max-age <duration>",
+      "fail (exit 8) when the newest restorable point is older, e.g. 1h",
+    )
+    .option("--ping-url <url>", "send the verdict to a healthchecks-style URL (/fail on failure)")
+    .option("--metrics-file <path>", "write Prometheus text-format gauges (atomically)")
+    .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
+    .option("--json", "print the report as JSON")
+    .addHelpText(
+      "after",
+      `
+Layers, in order: listing, chain, restore (into a temp directory), database (header,
+integrity_check, foreign_key_check), application (Vaultwarden migrations, schema, content),
+freshness. The exit code is the most severe finding (see README: 3, 4, 5, 6, 7, 8).
+
+Examples:
+  litewarden verify /data/db.sqlite3 --config /etc/litestream.yml --max-age 1h
+  litewarden verify --file /data/db.sqlite3 --app vaultwarden
+  litewarden verify --all --json --metrics-file /var/lib/node_exporter/litewarden.prom`,
+    )
+    .action(async (target, opts) => done(await runVerify(target, opts, output)));
+}
+
+export async function runVerify(
+  arg: string | undefined,
+  opts: VerifyOptions,
+  output: Output,
+): Promise<number> {
+  const maxAgeMs = opts.maxAge !== undefined ? parseDuration(opts.maxAge, "--max-age") : undefined;
+  const parallelism = Number(opts.parallelism);
+  if (!Number.isInteger(parallelism) || parallelism < 1 || parallelism > 64) {
+    throw usageError(`invalid --parallelism ${opts.parallelism}: expected 1…64`);
+  }
+  const app = opts.app as AppMode;
+  let results: VerifyResult[];
+  if (opts.file !== undefined) {
+    if (arg !== undefined || opts.all) {
+      throw usageError("--file checks one local file: give no TARGET and no --all");
+    }
+    results = [await verifyFile(opts.file, { quick: !!opts.quick, app })];
+  } else if (opts.all) {
+    if (arg !== undefined) {
+      throw usageError("--all verifies every database in the config: give no TARGET");
+    }
+    const env = Deno.env.toObject();
+    const configPath = opts.config ?? env.LITESTREAM_CONFIG ?? DEFAULT_CONFIG_PATH;
+    const config = await loadLitestreamConfig(configPath, env, { cwd: Deno.cwd() });
+    const dbs = config.dbs.map((d) => d.path);
+    if (dbs.length === 0) throw usageError(`${configPath} lists no databases`);
+    results = await Promise.all(
+      dbs.map((db) =>
+        verifyTarget(db, { ...opts, config: configPath }, { maxAgeMs, parallelism, app }).catch((
+          err,
+        ) => failedResult(db, err))
+      ),
+    );
+  } else {
+    results = [await verifyTarget(arg, opts, { maxAgeMs, parallelism, app })];
+  }
+
+  const now = new Date();
+  const code = worstExitCode(results.map((r) => r.exitCode));
+  if (opts.json) {
+    const docs = results.map((r) => verifyJson(r, now));
+    output.out(
+      JSON.stringify(
+        opts.all ? { ok: code === 0, exitCode: code, results: docs } : docs[0],
+        null,
+        2,
+      ),
+    );
+  } else {
+    output.out(results.map((r) => verifyText(r, now)).join("\n\n"));
+  }
+  if (opts.metricsFile) await writeMetrics(opts.metricsFile, results, now);
+  if (opts.pingUrl) {
+    const err = await sendPing(opts.pingUrl, code === 0, results.map((r) => verifyJson(r, now)));
+    if (err) output.err(`litewarden: warning: ${err}`);
+  }
+  return code;
+}
+
+interface VerifySettings {
+  maxAgeMs?: number;
+  parallelism: number;
+  app: AppMode;
+}
+
+/** Layers 1–6 for one database (all its replicas; the newest one is restored and checked). */
+async function verifyTarget(
+  arg: string | undefined,
+  opts: VerifyOptions,
+  settings: VerifySettings,
+): Promise<VerifyResult> {
+  const started = performance.now();
+  const resolved = await resolveCliTarget(arg, opts);
+  const results: VerifyResult[] = [];
+  for (const target of resolved.replicas) {
+    results.push(await verifyReplica(target, opts, settings));
+  }
+  // One replica is the common case; with several, report the worst one.
+  const worst = results.reduce((a, b) => (b.exitCode !== 0 && a.exitCode === 0 ? b : a));
+  if (results.length > 1) {
+    worst.checks.push(
+      pass("replicas", `${results.length} replicas verified; this report shows ${worst.location}`),
+    );
+  }
+  worst.subject = resolved.dbPath ?? worst.subject;
+  worst.seconds = (performance.now() - started) / 1000;
+  return worst;
+}
+
+async function verifyReplica(
+  target: ReplicaTarget,
+  opts: VerifyOptions,
+  settings: VerifySettings,
+): Promise<VerifyResult> {
+  const started = performance.now();
+  const location = describeTarget(target);
+  const result: VerifyResult = {
+    subject: target.dbPath ?? location,
+    location,
+    format: null,
+    restorePoint: null,
+    checks: [],
+    app: null,
+    exitCode: 0,
+    seconds: 0,
+  };
+  const finish = () => {
+    result.exitCode = exitCodeFor(result.checks);
+    result.seconds = (performance.now() - started) / 1000;
+    return result;
+  };
+  const checks = result.checks;
+  let storage;
+  let listing;
+  try {
+    storage = await openStorage(target);
+    listing = await listReplica(storage, { parallelism: settings.parallelism });
+  } catch (err) {
+    checks.push(errorCheck("listing.found", err));
+    return finish();
+  }
+  const summary = summarize(listing);
+  checks.push(...listingChecks(listing, summary));
+  if (checks.some((c) => c.status === "fail")) return finish();
+
+  // Layer 2: plan the latest restore; name-level and header-level chain checks.
+  let chosen;
+  try {
+    chosen = chooseRestorePlan(listing, {});
+  } catch (err) {
+    checks.push(errorCheck("chain.plan", err));
+    return finish();
+  }
+  result.format = chosen.format;
+  result.restorePoint = chosen.point;
+  checks.push(...chainChecks(listing, summary, chosen));
+
+  // Layer 3: restore into a temp directory that is removed on every exit path.
+  const tempDir = await Deno.makeTempDir({ prefix: "litewarden-verify-" });
+  const uninstall = cleanupOnSignal(() => [tempDir]);
+  try {
+    const dbPath = `${tempDir}/restored.sqlite3`;
+    const t0 = performance.now();
+    let restored;
+    try {
+      restored = await restoreToTemp(storage, chosen, dbPath, {
+        parallelism: settings.parallelism,
+      });
+    } catch (err) {
+      checks.push(errorCheck("restore.apply", err));
+      checks.push(freshnessCheck(undefined, settings.maxAgeMs, new Date()));
+      return finish();
+    }
+    checks.push(pass(
+      "restore.apply",
+      `restored ${restored.pages} pages (${
+        formatBytes(restored.bytesWritten)
+      }) from ${restored.objects} objects in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      }s; every ${
+        chosen.format === "v0.3" ? "LZ4 stream, WAL salt and frame checksum" : "LTX file CRC-64"
+      } checked`,
+    ));
+    checks.push(
+      chosen.format === "v0.5" && restored.checksumVerified
+        ? pass(
+          "restore.checksum",
+          "rolling database checksum equals the last file's post-apply checksum",
+        )
+        : skip(
+          "restore.checksum",
+          chosen.format === "v0.5"
+            ? "no database checksums in these LTX files (Litestream v0.5 writes none)"
+            : "v0.3 replicas carry no database checksum",
+        ),
+    );
+    // Layers 4 and 5 on the restored copy.
+    const dbChecks = await checkDatabaseFile(dbPath, { quick: !!opts.quick, restored: true });
+    checks.push(...dbChecks);
+    if (!dbChecks.some((c) => c.status === "fail" && c.id === "db.header")) {
+      const appResult = await checkApplication(dbPath, settings.app);
+      checks.push(...appResult.checks);
+      result.app = appResult.app;
+    }
+  } finally {
+    uninstall();
+    await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+  }
+  checks.push(freshnessCheck(summary.newest, settings.maxAgeMs, new Date()));
+  return finish();
+}
+
+/** `verify --file`: layers 4 and 5 on a local file, strictly read-only. */
+async function verifyFile(
+  path: string,
+  settings: { quick: boolean; app: AppMode },
+): Promise<VerifyResult> {
+  const started = performance.now();
+  const checks: Check[] = await checkDatabaseFile(path, { quick: settings.quick, restored: false });
+  let app = null;
+  if (!checks.some((c) => c.status === "fail" && c.id.startsWith("file."))) {
+    const appResult = await checkApplication(path, settings.app);
+    checks.push(...appResult.checks);
+    app = appResult.app;
+  }
+  return {
+    subject: path,
+    location: null,
+    format: "file",
+    restorePoint: null,
+    checks,
+    app,
+    exitCode: exitCodeFor(checks),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+function errorCheck(id: string, err: unknown): Check {
+  if (err instanceof LitewardenError) return fail(id, err.message, err.exitCode);
+  throw err;
+}
+
+function failedResult(subject: string, err: unknown): VerifyResult {
+  const check = err instanceof LitewardenError ? fail("target", err.message, err.exitCode) : fail(
+    "target",
+    `unexpected error: ${err instanceof Error ? err.message : String(err)}`,
+    ExitCode.unexpected,
+  );
+  return {
+    subject,
+    location: null,
+    format: null,
+    restorePoint: null,
+    checks: [check],
+    app: null,
+    exitCode: exitCodeFor([check]),
+    seconds: 0,
+  };
+}

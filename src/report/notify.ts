@@ -1,0 +1,115 @@
+import { redact } from "./redact.ts";
+import type { VerifyResult } from "./verify_report.ts";
+
+/**
+ * Sends the verdict to a healthchecks.io-style URL: the URL itself on success, `<url>/fail` on
+ * failure, with the JSON report as body. Returns a warning text instead of throwing: a monitoring
+ * outage must not turn a good verify into a failed one.
+ */
+export async function sendPing(
+  url: string,
+  ok: boolean,
+  body: unknown,
+): Promise<string | undefined> {
+  const target = ok ? url : `${url.replace(/\/+$/, "")}/fail`;
+  try {
+    const res = await fetch(target, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    await res.body?.cancel();
+    if (!res.ok) return `ping to ${safe(target)} answered HTTP ${res.status}`;
+    return undefined;
+  } catch (err) {
+    return `ping to ${safe(target)} failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+/** Strips userinfo and query (tokens) from a URL before it appears in a message. */
+function safe(url: string): string {
+  try {
+    const u = new URL(url);
+    return redact(`${u.protocol}//${u.host}${u.pathname}`);
+  } catch {
+    return "the ping URL";
+  }
+}
+
+/**
+ * Prometheus text-format gauges for node_exporter's textfile collector, written atomically
+ * (temp file in the same directory, fsync, rename). The last success time survives failed runs
+ * by being read back from the previous file.
+ */
+export async function writeMetrics(
+  path: string,
+  results: VerifyResult[],
+  now: Date,
+): Promise<void> {
+  const previous = await Deno.readTextFile(path).catch(() => "");
+  const lastSuccess = new Map<string, string>();
+  for (
+    const m of previous.matchAll(
+      /^litewarden_verify_last_success_timestamp_seconds\{database="((?:[^"\\]|\\.)*)"\} (\S+)$/gm,
+    )
+  ) {
+    lastSuccess.set(m[1], m[2]);
+  }
+  const nowSec = Math.floor(now.getTime() / 1000);
+  const lines = [
+    "# HELP litewarden_verify_success 1 if the last verify passed, else 0.",
+    "# TYPE litewarden_verify_success gauge",
+    "# HELP litewarden_verify_exit_code Exit code of the last verify (see README).",
+    "# TYPE litewarden_verify_exit_code gauge",
+    "# HELP litewarden_verify_last_run_timestamp_seconds When verify last ran.",
+    "# TYPE litewarden_verify_last_run_timestamp_seconds gauge",
+    "# HELP litewarden_verify_last_success_timestamp_seconds When verify last passed.",
+    "# TYPE litewarden_verify_last_success_timestamp_seconds gauge",
+    "# HELP litewarden_restore_point_age_seconds Age of the newest restorable point.",
+    "# TYPE litewarden_restore_point_age_seconds gauge",
+    "# HELP litewarden_verify_check_failures Failed checks in the last verify.",
+    "# TYPE litewarden_verify_check_failures gauge",
+  ];
+  for (const r of results) {
+    const db = r.subject.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+    const label = `{database="${db}"}`;
+    const ok = r.exitCode === 0;
+    if (ok) lastSuccess.set(db, String(nowSec));
+    lines.push(`litewarden_verify_success${label} ${ok ? 1 : 0}`);
+    lines.push(`litewarden_verify_exit_code${label} ${r.exitCode}`);
+    lines.push(`litewarden_verify_last_run_timestamp_seconds${label} ${nowSec}`);
+    const last = lastSuccess.get(db);
+    if (last) lines.push(`litewarden_verify_last_success_timestamp_seconds${label} ${last}`);
+    if (r.restorePoint) {
+      const age = Math.round((now.getTime() - r.restorePoint.time.getTime()) / 1000);
+      lines.push(`litewarden_restore_point_age_seconds${label} ${age}`);
+    }
+    lines.push(
+      `litewarden_verify_check_failures${label} ${
+        r.checks.filter((c) => c.status === "fail").length
+      }`,
+    );
+  }
+  await writeFileAtomic(path, lines.join("\n") + "\n");
+}
+
+/** Temp file in the same directory, fsync, rename: readers never see a half-written file. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
+  const tmp = `${dir}/.${path.slice(slash + 1)}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+  try {
+    const data = new TextEncoder().encode(text);
+    let at = 0;
+    while (at < data.length) at += await f.write(data.subarray(at));
+    await f.sync();
+  } catch (err) {
+    f.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+  f.close();
+  await Deno.rename(tmp, path);
+}
