@@ -119,6 +119,16 @@ function get(map: YamlMap, key: string): YamlValue | undefined {
   return Object.hasOwn(map, key) ? map[key] : undefined;
 }
 
+/** A replica with `age.recipients` or `age.identities` (v0.3 encryption). */
+function usesAge(replica: YamlMap): boolean {
+  const age = get(replica, "age");
+  if (!isMap(age)) return false;
+  return ["recipients", "identities"].some((k) => {
+    const v = get(age, k);
+    return Array.isArray(v) ? v.length > 0 : typeof v === "string" && v !== "";
+  });
+}
+
 class ConfigReader {
   constructor(
     private readonly doc: YamlDocument,
@@ -152,10 +162,11 @@ class ConfigReader {
     throw this.fail(`${label}${key} must be true or false`, this.doc.lineOf(map, key));
   }
 
-  private s3Settings(map: YamlMap, label: string): S3Settings {
+  /** S3 keys of a replica, or (`global`) the top-level defaults, which have no `path`. */
+  private s3Settings(map: YamlMap, label: string, global = false): S3Settings {
     return {
       bucket: this.str(map, "bucket", label),
-      path: this.str(map, "path", label),
+      path: global ? undefined : this.str(map, "path", label),
       region: this.str(map, "region", label),
       endpoint: this.str(map, "endpoint", label),
       forcePathStyle: this.bool(map, "force-path-style", label),
@@ -173,8 +184,7 @@ class ConfigReader {
     if (!isMap(root)) {
       throw this.fail("the top level must be a mapping with a dbs: list", 1);
     }
-    const defaults = this.s3Settings(root, "");
-    delete defaults.path; // `path` is never a global setting
+    const defaults = this.s3Settings(root, "", true);
     const dbsValue = get(root, "dbs");
     if (dbsValue === null || dbsValue === undefined) {
       throw usageError(`config file ${this.file} has no dbs: list; it configures no database`);
@@ -285,11 +295,19 @@ class ConfigReader {
         `replica path cannot be a url; use url: instead (${safeUrl(settings.path)}) ${where}`,
       );
     }
+    const at = `${this.file}${line ? ` line ${line}` : ""}`;
     if (UNSUPPORTED_TYPES.includes(type)) {
-      const at = `${this.file}${line ? ` line ${line}` : ""}`;
       return unusable(
         "unsupported",
         `${unsupportedTypeMessage(type)}; see ${at} (database ${dbPath})`,
+      );
+    }
+    if (usesAge(map)) {
+      // v0.3 encrypts every object with age (§2.9): reading it as LZ4 would look like damage.
+      return unusable(
+        "unsupported",
+        `replica ${name} is age-encrypted, which litewarden does not support yet; ` +
+          `see ${at} (database ${dbPath})`,
       );
     }
     try {
@@ -320,7 +338,10 @@ class ConfigReader {
         `unknown replica type ${JSON.stringify(type)} ${where} (supported: file, s3)`,
       );
     } catch (err) {
-      if (err instanceof LitewardenError) return unusable("invalid", err.message);
+      if (err instanceof LitewardenError) {
+        const located = err.message.includes(this.file) ? err.message : `${err.message} ${where}`;
+        return unusable("invalid", located);
+      }
       throw err;
     }
   }

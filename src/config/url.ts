@@ -281,6 +281,50 @@ function splitAccessPoint(url: string): { bucket: string; region?: string; path:
   return { bucket, region, path: slash < 0 ? "" : rest.slice(slash + 1) };
 }
 
+/** What an `s3://` URL says: host form, path, v0.5 query parameters, userinfo. */
+interface S3UrlParts {
+  bucket: string;
+  path: string;
+  region?: string;
+  endpoint?: string;
+  forcePathStyle?: boolean;
+  skipVerify?: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+function parseS3Url(url: string, where: string): S3UrlParts {
+  let parts: S3UrlParts;
+  let query: URLSearchParams;
+  if (url.toLowerCase().startsWith("s3://arn:")) {
+    const ap = splitAccessPoint(url);
+    parts = { bucket: ap.bucket, region: ap.region, path: cleanKeyPath(ap.path) };
+    const q = url.indexOf("?");
+    query = new URLSearchParams(q >= 0 ? url.slice(q + 1).replace(/#.*$/s, "") : "");
+  } else {
+    const u = splitUrl(url);
+    parts = { ...parseS3Host(u.host), path: cleanKeyPath(u.path) };
+    query = u.query;
+    if (u.user !== undefined || u.password !== undefined) {
+      if (!u.user || !u.password) {
+        throw usageError(
+          `credentials in a replica URL need both parts (ACCESS_KEY_ID:SECRET@bucket) ${where}`,
+        );
+      }
+      parts.credentials = { accessKeyId: u.user, secretAccessKey: u.password };
+    }
+  }
+  parts.forcePathStyle = queryBool(query, "forcePathStyle", "force-path-style");
+  const endpoint = query.get("endpoint");
+  if (endpoint) {
+    parts.endpoint = ensureEndpointScheme(endpoint);
+    parts.forcePathStyle ??= true; // a custom endpoint implies path style unless set to false
+  }
+  const region = query.get("region");
+  if (region) parts.region = region;
+  parts.skipVerify = queryBool(query, "skipVerify", "skip-verify");
+  return parts;
+}
+
 /**
  * Builds an S3 target from a URL and/or config settings. Precedence per field: the replica's own
  * keys, then its URL (query parameters over the host form), then top-level defaults, then the
@@ -290,76 +334,38 @@ function splitAccessPoint(url: string): { bucket: string; region?: string; path:
 export function buildS3Target(input: S3Input, env: Env): S3ReplicaTarget {
   const rep = input.replica ?? {};
   const def = input.defaults ?? {};
-  const { where } = input;
+  const { url, where } = input;
 
-  let uBucket: string | undefined;
-  let uPath: string | undefined;
-  let uRegion: string | undefined;
-  let uEndpoint: string | undefined;
-  let uForcePathStyle: boolean | undefined;
-  let uSkipVerify: boolean | undefined;
-  let uCreds: { accessKeyId: string; secretAccessKey: string } | undefined;
-  if (input.url !== undefined) {
+  let u: S3UrlParts | undefined;
+  if (url !== undefined) {
     if (nonEmpty(rep.path) !== undefined) {
       throw usageError(`cannot specify url and path for an s3 replica ${where}`);
     }
     if (nonEmpty(rep.bucket) !== undefined) {
       throw usageError(`cannot specify url and bucket for an s3 replica ${where}`);
     }
-    if (input.url.toLowerCase().startsWith("s3://arn:")) {
-      const ap = splitAccessPoint(input.url);
-      uBucket = ap.bucket;
-      uRegion = ap.region;
-      uPath = cleanKeyPath(ap.path);
-      const q = input.url.indexOf("?");
-      const query = new URLSearchParams(q >= 0 ? input.url.slice(q + 1).replace(/#.*$/s, "") : "");
-      ({ uEndpoint, uRegion, uForcePathStyle, uSkipVerify } = applyQuery(query, {
-        uEndpoint,
-        uRegion,
-      }));
-    } else {
-      const u = splitUrl(input.url);
-      const host = parseS3Host(u.host);
-      uBucket = host.bucket;
-      uRegion = host.region;
-      uEndpoint = host.endpoint;
-      uPath = cleanKeyPath(u.path);
-      ({ uEndpoint, uRegion, uForcePathStyle, uSkipVerify } = applyQuery(u.query, {
-        uEndpoint,
-        uRegion,
-      }));
-      if (u.user !== undefined || u.password !== undefined) {
-        if (!u.user || !u.password) {
-          throw usageError(
-            `credentials in a replica URL need both parts (ACCESS_KEY_ID:SECRET@bucket) ${where}`,
-          );
-        }
-        uCreds = { accessKeyId: u.user, secretAccessKey: u.password };
-      }
+    u = parseS3Url(url, where);
+    if (!u.bucket) {
+      const suffix = input.urlForm ? "" : ` ${where}`;
+      throw usageError(`no bucket in replica URL ${safeUrl(url)}; use s3://BUCKET/PREFIX${suffix}`);
     }
   }
 
-  const bucket = input.url !== undefined ? uBucket : nonEmpty(rep.bucket) ?? nonEmpty(def.bucket);
-  if (!bucket) {
-    throw usageError(
-      input.url !== undefined
-        ? `no bucket in replica URL ${safeUrl(input.url)}; use s3://BUCKET/PREFIX`
-        : `bucket required for an s3 replica ${where}`,
-    );
-  }
+  const bucket = u ? u.bucket : nonEmpty(rep.bucket) ?? nonEmpty(def.bucket);
+  if (!bucket) throw usageError(`bucket required for an s3 replica ${where}`);
 
-  const rawPath = input.url !== undefined ? uPath ?? "" : rep.path ?? "";
-  const path = input.url !== undefined ? rawPath : cleanKeyPath(rawPath);
+  const rawPath = u ? u.path : rep.path ?? "";
+  const path = u ? u.path : cleanKeyPath(rawPath);
 
-  let endpoint = nonEmpty(rep.endpoint) ?? uEndpoint ?? nonEmpty(def.endpoint);
+  let endpoint = nonEmpty(rep.endpoint) ?? u?.endpoint ?? nonEmpty(def.endpoint);
   if (endpoint === undefined && input.urlForm) endpoint = nonEmpty(env.LITESTREAM_S3_ENDPOINT);
   if (endpoint !== undefined) endpoint = checkEndpoint(ensureEndpointScheme(endpoint), where);
 
-  const explicitPathStyle = rep.forcePathStyle ?? uForcePathStyle ?? def.forcePathStyle;
+  const explicitPathStyle = rep.forcePathStyle ?? u?.forcePathStyle ?? def.forcePathStyle;
   const forcePathStyle = explicitPathStyle ?? endpoint !== undefined;
-  const skipVerify = uSkipVerify ?? rep.skipVerify ?? def.skipVerify ?? false;
+  const skipVerify = u?.skipVerify ?? rep.skipVerify ?? def.skipVerify ?? false;
 
-  let region = nonEmpty(rep.region) ?? uRegion ?? nonEmpty(def.region);
+  let region = nonEmpty(rep.region) ?? u?.region ?? nonEmpty(def.region);
   let regionGuessed = false;
   if (region === undefined && endpoint !== undefined && isR2Endpoint(endpoint)) region = "auto";
   region ??= nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
@@ -368,7 +374,7 @@ export function buildS3Target(input: S3Input, env: Env): S3ReplicaTarget {
     regionGuessed = endpoint === undefined;
   }
 
-  const credentials = resolveCredentials(rep, def, uCreds, env, where);
+  const credentials = resolveCredentials(rep, def, u?.credentials, env, where);
 
   const target: S3ReplicaTarget = {
     type: "s3",
@@ -384,23 +390,6 @@ export function buildS3Target(input: S3Input, env: Env): S3ReplicaTarget {
   if (rawPath !== path) target.rawPath = rawPath;
   if (regionGuessed) target.regionGuessed = true;
   return target;
-}
-
-function applyQuery(
-  query: URLSearchParams,
-  current: { uEndpoint?: string; uRegion?: string },
-) {
-  let { uEndpoint, uRegion } = current;
-  let uForcePathStyle = queryBool(query, "forcePathStyle", "force-path-style");
-  const qEndpoint = query.get("endpoint");
-  if (qEndpoint) {
-    uEndpoint = ensureEndpointScheme(qEndpoint);
-    uForcePathStyle ??= true; // a custom endpoint implies path style unless set to false
-  }
-  const qRegion = query.get("region");
-  if (qRegion) uRegion = qRegion;
-  const uSkipVerify = queryBool(query, "skipVerify", "skip-verify");
-  return { uEndpoint, uRegion, uForcePathStyle, uSkipVerify };
 }
 
 /**

@@ -9,7 +9,6 @@
  * which may be a secret.
  */
 import {
-  type Document,
   isAlias,
   isMap,
   isScalar,
@@ -92,6 +91,7 @@ export function parseYaml(text: string, path: string): YamlDocument {
     return start === undefined ? undefined : lc.linePos(start).line;
   };
   const active = new Set<Node>();
+  const converted = new Map<Node, YamlValue>();
   let expansions = 0;
 
   const convert = (node: unknown): YamlValue => {
@@ -100,7 +100,7 @@ export function parseYaml(text: string, path: string): YamlDocument {
       if (++expansions > 10_000) {
         throw usageError(`invalid YAML in ${path}: too many alias expansions`);
       }
-      const target = node.resolve(doc as Document);
+      const target = node.resolve(doc);
       if (!target) {
         throw usageError(
           `invalid YAML in ${path} at line ${lineAt(node) ?? "?"}: alias to an unknown anchor`,
@@ -110,6 +110,10 @@ export function parseYaml(text: string, path: string): YamlDocument {
     }
     if (isScalar(node)) return scalarText(node.value, node.source, node.type);
     if (!isMap(node) && !isSeq(node)) return null;
+    // A collection reached again through an alias is converted once and shared: no exponential
+    // blow-up from nested aliases ("billion laughs"); the values are never mutated.
+    const done = converted.get(node);
+    if (done !== undefined) return done;
     if (active.has(node)) {
       throw usageError(
         `invalid YAML in ${path} at line ${lineAt(node) ?? "?"}: an alias refers to itself`,
@@ -126,6 +130,7 @@ export function parseYaml(text: string, path: string): YamlDocument {
           if (line !== undefined) keys.set(i, line);
         });
         lines.set(out, { self: lineAt(node), keys });
+        converted.set(node, out);
         return out;
       }
       const out: YamlMap = {};
@@ -159,6 +164,7 @@ export function parseYaml(text: string, path: string): YamlDocument {
         }
       }
       lines.set(out, { self: lineAt(node), keys });
+      converted.set(node, out);
       return out;
     } finally {
       active.delete(node);

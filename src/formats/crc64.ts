@@ -112,6 +112,11 @@ export class Crc64 {
     [this.#lo, this.#hi] = toHalves(crc);
   }
 
+  /** Starts over from `crc` (default: the empty input). */
+  reset(crc = 0n): void {
+    [this.#lo, this.#hi] = toHalves(crc);
+  }
+
   update(data: Uint8Array): void {
     update(this.#lo, this.#hi, data, 0, data.length);
     this.#lo = rLo;

@@ -500,7 +500,7 @@ dbs:
     replica:
       type: file
       path: /bk
-      age: {identities: [x]}
+      age: {}
       webdav-url: x
 `);
   assertEquals(cfg.dbs[0].replicas, [{ type: "file", name: "file", path: "/bk", dbPath: "/a.db" }]);
@@ -591,4 +591,33 @@ dbs:
   for (const u of cfg.dbs[0].unusable) {
     for (const v of values) assert(!u.message.includes(v), `${u.message} leaks ${v}`);
   }
+});
+
+Deno.test("replica problems found by the URL parser are located too", () => {
+  const cfg = parse("dbs:\n  - path: /a.db\n    replica: {url: 'file://'}\n");
+  assertEquals(
+    cfg.dbs[0].unusable[0].message,
+    "no directory in replica URL file://; use file:///abs/dir for replica file of /a.db in /etc/litestream.yml (line 3)",
+  );
+});
+
+Deno.test("v0.3 age-encrypted replicas are reported as not supported yet", () => {
+  const cfg = parse(`
+dbs:
+  - path: /a.db
+    replicas:
+      - url: s3://b/a
+        age:
+          recipients: [age1qqq]
+      - {url: "s3://b/plain", name: plain, age: {recipients: []}}
+`);
+  assertEquals(cfg.dbs[0].replicas.map((r) => r.name), ["plain"]);
+  assertEquals(cfg.dbs[0].unusable, [{
+    kind: "unsupported",
+    name: "s3",
+    type: "s3",
+    dbPath: "/a.db",
+    message:
+      "replica s3 is age-encrypted, which litewarden does not support yet; see /etc/litestream.yml line 5 (database /a.db)",
+  }]);
 });

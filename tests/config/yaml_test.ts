@@ -118,3 +118,14 @@ Deno.test("yaml: error messages never quote the source text", () => {
     assert(err.message.startsWith(`invalid YAML in ${F}`), err.message);
   }
 });
+
+Deno.test("yaml: nested aliases do not blow up (billion laughs)", () => {
+  const lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+  for (let i = 1; i <= 9; i++) {
+    lines.push(`l${i}: &l${i} [${Array(10).fill(`*l${i - 1}`).join(", ")}]`);
+  }
+  const start = performance.now();
+  const v = asMap(parseYaml(lines.join("\n") + "\n", F).value);
+  assert(Array.isArray(v.l9) && v.l9.length === 10);
+  assert(performance.now() - start < 2000);
+});
