@@ -30,7 +30,17 @@ SELECT i, printf('%08x-4a1c-%04x', (i * 2654435761) % 4294967296, i % 65536) || 
 FROM c;
 CREATE INDEX users_email ON users(email);
 SQL
-cp "$tmp/pages.db" "$tmp/pages.db.orig"
+
+# rep.db: a 2.2 MiB database of repetitive rows, large enough for 1 MiB and 4 MiB blocks while
+# compressing to a few KiB (the CLI shrinks the block size to fit smaller inputs).
+sqlite3 "$tmp/rep.db" <<'SQL'
+PRAGMA page_size = 4096;
+CREATE TABLE log(id INTEGER PRIMARY KEY, line TEXT);
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1100)
+INSERT INTO log
+SELECT i, replace(printf('%.30c', '*'), '*', 'sync ok: vault items unchanged, next check in 60s. ')
+FROM c;
+SQL
 
 # mixed.bin: a compressible 64 KiB block followed by random bytes, which lz4 stores raw.
 head -c 65536 "$tmp/pages.db" >"$tmp/mixed.bin"
@@ -49,8 +59,8 @@ z "$tmp/pages.db" pages.db.B4D.lz4 -B4 -BD            # linked blocks
 z "$tmp/pages.db" pages.db.B4D-BX.lz4 -B4 -BD -BX     # linked blocks + block checksums
 z "$tmp/pages.db" pages.db.B4D-hc.lz4 -12 -B4 -BD     # high compression: long matches across blocks
 z "$tmp/pages.db" pages.db.B5-size.lz4 -B5 --content-size
-z "$tmp/pages.db" pages.db.B6-BX.lz4 -B6 -BX
-z "$tmp/pages.db" pages.db.B7-size-nocrc.lz4 -B7 --content-size --no-frame-crc
+z "$tmp/rep.db" rep.db.lz4                            # defaults: FLG 0x64, BD 0x70, as Litestream v0.3
+z "$tmp/rep.db" rep.db.B6-BX-size-nocrc.lz4 -B6 -BX --content-size --no-frame-crc
 z "$tmp/mixed.bin" mixed.bin.B4.lz4 -B4               # one compressed and one stored block
 z "$tmp/mixed.bin" mixed.bin.B4D-BX.lz4 -B4 -BD -BX   # stored block inside a linked frame
 : >"$tmp/empty"
@@ -67,7 +77,7 @@ cat "$out/hello.txt" "$out/hello.txt" >"$tmp/multi"
 
 {
   printf 'name\tsize\tsha256\n'
-  for f in "$out/hello.txt" "$tmp/pages.db" "$tmp/mixed.bin" "$tmp/empty" "$tmp/multi"; do
+  for f in "$out/hello.txt" "$tmp/pages.db" "$tmp/rep.db" "$tmp/mixed.bin" "$tmp/empty" "$tmp/multi"; do
     printf '%s\t%s\t%s\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -d' ' -f1)"
   done
 } >"$out/originals.tsv"

@@ -6,6 +6,7 @@ import type { Output } from "./context.ts";
 import { listCommand } from "./list.ts";
 import { restoreCommand } from "./restore.ts";
 import { verifyCommand } from "./verify.ts";
+import { pruneCommand } from "./prune.ts";
 
 export const VERSION = "0.1.0";
 
@@ -29,6 +30,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   program.addCommand(listCommand(output, done));
   program.addCommand(restoreCommand(output, done));
   program.addCommand(verifyCommand(output, done));
+  program.addCommand(pruneCommand(output, done));
   for (const cmd of program.commands) cmd.exitOverride();
   const argv = normalizeArgv(args);
   try {
