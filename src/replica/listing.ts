@@ -11,6 +11,7 @@ import { parseV03Key } from "../formats/v03_layout.ts";
 import { parseV05Key } from "../formats/v05_layout.ts";
 import { readAll } from "../storage/storage.ts";
 import type { ObjectInfo, Storage } from "../storage/storage.ts";
+import { MARKER_PREFIX } from "./marker.ts";
 import { mapLimit } from "./pool.ts";
 import { buildV03Replica } from "./v03.ts";
 import type { V03Replica } from "./v03.ts";
@@ -49,6 +50,7 @@ export async function listReplica(
   const objects: ObjectInfo[] = [];
   const ignored: string[] = [];
   for await (const obj of storage.list("")) {
+    if (obj.key.startsWith(MARKER_PREFIX)) continue; // litewarden's own marker, not replica data
     if (parseV03Key(obj.key) || parseV05Key(obj.key)) objects.push(obj);
     else ignored.push(obj.key);
   }
