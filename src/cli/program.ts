@@ -16,22 +16,28 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   const done = (c: number) => {
     code = c;
   };
+  const outputConfig = {
+    writeOut: (s: string) => output.out(s.trimEnd()),
+    writeErr: (s: string) => output.err(s.trimEnd()),
+    // Commander's own usage errors become the same one-line shape as ours.
+    outputError: (s: string, write: (s: string) => void) =>
+      write(`litewarden: ${s.replace(/^error: /, "").trimEnd()} (see --help)`),
+  };
   const program = new Command("litewarden")
     .description(
       "Stands guard over Litestream replicas of SQLite databases: list, verify, restore, prune.",
     )
     .version(VERSION)
     .exitOverride()
-    .configureOutput({
-      writeOut: (s) => output.out(s.trimEnd()),
-      writeErr: (s) => output.err(s.trimEnd()),
-    })
+    .configureOutput(outputConfig)
     .showSuggestionAfterError();
   program.addCommand(listCommand(output, done));
   program.addCommand(restoreCommand(output, done));
   program.addCommand(verifyCommand(output, done));
   program.addCommand(pruneCommand(output, done));
-  for (const cmd of program.commands) cmd.exitOverride();
+  for (const cmd of program.commands) {
+    cmd.exitOverride().configureOutput(outputConfig).showSuggestionAfterError();
+  }
   const argv = normalizeArgv(args);
   try {
     await program.parseAsync(argv, { from: "user" });
