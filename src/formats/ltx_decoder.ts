@@ -129,7 +129,7 @@ export class LtxDecoder {
         if (pgno === 0) {
           if (flags !== 0) {
             throw new FormatError(
-              `terminating page header at byte ${at} has flags 0x${hex16(flags)}; expected 0`,
+              `terminating page header at byte ${at} has flags 0x${hex4(flags)}; expected 0`,
             );
           }
           break;
@@ -176,7 +176,7 @@ export class LtxDecoder {
           }
         } else {
           throw new FormatError(
-            `${where} has unsupported page flags 0x${hex16(flags)} (known: 0x0000, 0x0001)`,
+            `${where} has unsupported page flags 0x${hex4(flags)} (known: 0x0000, 0x0001)`,
           );
         }
         this.#crc.update(page);
@@ -409,6 +409,6 @@ function parseVarint(b: Uint8Array): number {
   return b.length >= 8 ? -1 : 0;
 }
 
-function hex16(n: number): string {
+function hex4(n: number): string {
   return n.toString(16).padStart(4, "0");
 }
