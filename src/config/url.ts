@@ -394,9 +394,13 @@ export function buildS3Target(input: S3Input, env: Env): S3ReplicaTarget {
 
 /**
  * Credentials, first that applies: config keys (the replica's, each falling back to the top-level
- * one, as Litestream merges them), then URL userinfo, then `LITESTREAM_ACCESS_KEY_ID` /
- * `LITESTREAM_SECRET_ACCESS_KEY`, then `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (+
- * `AWS_SESSION_TOKEN`), else undefined (the SDK's default chain: profiles, instance roles).
+ * one, as Litestream merges them), then URL userinfo (a litewarden extension), then the
+ * environment as Litestream reads it: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, each one
+ * falling back on its own to `LITESTREAM_ACCESS_KEY_ID` / `LITESTREAM_SECRET_ACCESS_KEY`
+ * (Litestream copies a LITESTREAM_* variable into AWS_* only when that AWS_* one is unset; an
+ * empty value counts as unset, as in v0.5's URL form), else undefined (the SDK's default chain:
+ * profiles, instance roles). `AWS_SESSION_TOKEN` belongs to the AWS_* key pair: it is attached
+ * only when both halves come from AWS_*.
  */
 function resolveCredentials(
   rep: S3Settings,
@@ -417,19 +421,17 @@ function resolveCredentials(
     throw usageError(`${has} is set but ${lacks} is empty ${where}`);
   }
   if (fromUrl) return fromUrl;
-  const lsId = nonEmpty(env.LITESTREAM_ACCESS_KEY_ID);
-  const lsSecret = nonEmpty(env.LITESTREAM_SECRET_ACCESS_KEY);
   const awsId = nonEmpty(env.AWS_ACCESS_KEY_ID);
   const awsSecret = nonEmpty(env.AWS_SECRET_ACCESS_KEY);
-  const id = lsId ?? awsId;
-  const sec = lsSecret ?? awsSecret;
+  const id = awsId ?? nonEmpty(env.LITESTREAM_ACCESS_KEY_ID);
+  const sec = awsSecret ?? nonEmpty(env.LITESTREAM_SECRET_ACCESS_KEY);
   if (id === undefined || sec === undefined) return undefined;
   const creds: NonNullable<S3ReplicaTarget["credentials"]> = {
     accessKeyId: id,
     secretAccessKey: sec,
   };
   const token = nonEmpty(env.AWS_SESSION_TOKEN);
-  if (token !== undefined && lsId === undefined && lsSecret === undefined) {
+  if (token !== undefined && awsId !== undefined && awsSecret !== undefined) {
     creds.sessionToken = token;
   }
   return creds;

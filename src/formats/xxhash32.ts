@@ -9,8 +9,6 @@ const P3 = 0xc2b2ae3d;
 const P4 = 0x27d4eb2f;
 const P5 = 0x165667b1;
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
 function rotl(x: number, r: number): number {
   return (x << r) | (x >>> (32 - r));
 }
@@ -89,15 +87,14 @@ export class XxHash32 {
 
   #stripes(b: Uint8Array, start: number, end: number): void {
     let v1 = this.#v1, v2 = this.#v2, v3 = this.#v3, v4 = this.#v4;
-    const at = b.byteOffset + start;
-    if (LITTLE_ENDIAN && (at & 3) === 0 && end - start >= 256) {
-      // Aligned on a little-endian host: read whole words (about twice as fast as bytes).
-      const w = new Uint32Array(b.buffer, at, (end - start) >>> 2);
-      for (let j = 0; j < w.length; j += 4) {
-        v1 = Math.imul(rotl((v1 + Math.imul(w[j], P2)) | 0, 13), P1);
-        v2 = Math.imul(rotl((v2 + Math.imul(w[j + 1], P2)) | 0, 13), P1);
-        v3 = Math.imul(rotl((v3 + Math.imul(w[j + 2], P2)) | 0, 13), P1);
-        v4 = Math.imul(rotl((v4 + Math.imul(w[j + 3], P2)) | 0, 13), P1);
+    if (end - start >= 64) {
+      // DataView word reads are 2-3× faster than assembling words from bytes (any alignment).
+      const d = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      for (let i = start; i < end; i += 16) {
+        v1 = Math.imul(rotl((v1 + Math.imul(d.getUint32(i, true), P2)) | 0, 13), P1);
+        v2 = Math.imul(rotl((v2 + Math.imul(d.getUint32(i + 4, true), P2)) | 0, 13), P1);
+        v3 = Math.imul(rotl((v3 + Math.imul(d.getUint32(i + 8, true), P2)) | 0, 13), P1);
+        v4 = Math.imul(rotl((v4 + Math.imul(d.getUint32(i + 12, true), P2)) | 0, 13), P1);
       }
     } else {
       for (let i = start; i < end; i += 16) {

@@ -10,9 +10,15 @@ import { writeLtx } from "./ltx_writer.ts";
 import type { TestLtx, TestPage } from "./ltx_writer.ts";
 
 const ROWS = readTsv(new TextDecoder().decode(readFixture(LTX_FIXTURES, "ltx-files.tsv")));
-const TREES = ["ltx-v0.5.1-frame/checksummed", "ltx-v0.5.2-block/checksummed", "ltx-v0.5.2-block/nochecksum"];
+const TREES = [
+  "ltx-v0.5.1-frame/checksummed",
+  "ltx-v0.5.2-block/checksummed",
+  "ltx-v0.5.2-block/nochecksum",
+];
 const ltxPath = (tree: string, level: number, min: number, max: number) =>
-  `${tree}/ltx/${level}/${min.toString(16).padStart(16, "0")}-${max.toString(16).padStart(16, "0")}.ltx`;
+  `${tree}/ltx/${level}/${min.toString(16).padStart(16, "0")}-${
+    max.toString(16).padStart(16, "0")
+  }.ltx`;
 const state = (name: string) => readFixture(LTX_FIXTURES, `states/${name}.db`);
 
 interface Decoded {
@@ -91,7 +97,10 @@ Deno.test("LTX fixtures: every file decodes, verifies its checksum and lists the
     }
     // The encoding named by the tsv is the one on disk (flags of every frame, via the index).
     for (const e of readIndex(file).entries) {
-      assertEquals(String((file[e.values[1] + 4] << 8) | file[e.values[1] + 5]), row.page_frame_flags);
+      assertEquals(
+        String((file[e.values[1] + 4] << 8) | file[e.values[1] + 5]),
+        row.page_frame_flags,
+      );
     }
   }
 });
@@ -100,7 +109,10 @@ Deno.test("LTX fixtures: L0 TXIDs 1..4 applied in order give S1..S4 byte for byt
   for (const tree of TREES) {
     let image: Uint8Array = new Uint8Array(0);
     for (let txid = 1; txid <= 4; txid++) {
-      image = applyLtx(image, await decode(readFixture(LTX_FIXTURES, ltxPath(tree, 0, txid, txid))));
+      image = applyLtx(
+        image,
+        await decode(readFixture(LTX_FIXTURES, ltxPath(tree, 0, txid, txid))),
+      );
       assertEquals(image, state(`S${txid}`), `${tree} after TXID ${txid}`);
     }
   }
@@ -158,7 +170,11 @@ Deno.test("LTX corruption: a flipped byte in a page payload is detected", async 
     bad[offset + length - 1] ^= 0x01; // Last payload byte of page 2's frame.
     if (path === FRAME_FILE) {
       // The LZ4 frame's content checksum is its last 4 bytes.
-      await assertDecodeFails(bad, `page ${pgno} (frame at byte ${offset})`, "content checksum mismatch");
+      await assertDecodeFails(
+        bad,
+        `page ${pgno} (frame at byte ${offset})`,
+        "content checksum mismatch",
+      );
     } else {
       // A block has no checksum of its own; the last byte is a literal, so only the file
       // checksum, which covers the decompressed page, can notice.
@@ -215,16 +231,23 @@ Deno.test("LTX: trailing bytes, bad header flags and unknown page flags are reje
   await assertDecodeFails(flags, "header flags 0x00000008");
   const pageFlags = file.slice();
   pageFlags[105] = 0x02; // First frame (at byte 100): flags are bytes 104-105.
-  await assertDecodeFails(pageFlags, "page 1 (frame at byte 100) has unsupported page flags 0x0002");
+  await assertDecodeFails(
+    pageFlags,
+    "page 1 (frame at byte 100) has unsupported page flags 0x0002",
+  );
   const size = file.slice();
   new DataView(size.buffer).setUint32(106, 0x00ffffff);
-  await assertDecodeFails(size, "page 1 (frame at byte 100): LZ4 block size 16777215 is impossible");
+  await assertDecodeFails(
+    size,
+    "page 1 (frame at byte 100): LZ4 block size 16777215 is impossible",
+  );
 });
 
 // --- Files built by the test writer, each breaking one rule. -----------------------------
 
 const PAGE = 4096;
-const page = (seed: number, size = PAGE) => new Uint8Array(size).map((_, i) => (i * 31 + seed) & 0xff);
+const page = (seed: number, size = PAGE) =>
+  new Uint8Array(size).map((_, i) => (i * 31 + seed) & 0xff);
 const pages = (...pgnos: number[]): TestPage[] => pgnos.map((pgno) => ({ pgno, data: page(pgno) }));
 /** A non-snapshot without checksums: page rules apply, no checksum bookkeeping needed. */
 const delta = (t: Partial<TestLtx>): TestLtx => ({
@@ -260,7 +283,9 @@ Deno.test("LTX writer files: page order, commit and lock page rules", async () =
   );
   const lock = lockPageNumber(512);
   await assertDecodeFails(
-    writeLtx(delta({ pageSize: 512, commit: lock + 1, pages: [{ pgno: lock, data: page(1, 512) }] })),
+    writeLtx(
+      delta({ pageSize: 512, commit: lock + 1, pages: [{ pgno: lock, data: page(1, 512) }] }),
+    ),
     `page ${lock}`,
     "is the lock page",
   );

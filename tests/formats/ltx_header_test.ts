@@ -41,7 +41,10 @@ Deno.test("parseLtxHeader/parseLtxTrailer: every fixture equals ltx-files.tsv", 
       nodeId: 0n,
     }, row.path);
     const t = parseLtxTrailer(file.subarray(file.length - LTX_TRAILER_SIZE));
-    assertEquals(t, { postApplyChecksum: hex(row.post_apply), fileChecksum: hex(row.file_checksum) });
+    assertEquals(t, {
+      postApplyChecksum: hex(row.post_apply),
+      fileChecksum: hex(row.file_checksum),
+    });
     validateLtxTrailer(h, t);
     assertEquals(isSnapshot(h), row.min_txid === "0000000000000001");
     assertEquals(hasChecksums(h), row.path.includes("/checksummed/"));

@@ -127,7 +127,11 @@ Deno.test("lz4: linked-block fixtures really reference the previous block", () =
   // that reaches back into the previous block, proving the history is used (and bounded).
   for (const name of ["pages.db.B4D.lz4", "pages.db.B4D-hc.lz4"]) {
     const lying = withDescriptor(fixture(name), (d) => (d[4] |= 0x20));
-    const err = assertThrows(() => lz4DecodeFrames(lying), FormatError, "before the available output");
+    const err = assertThrows(
+      () => lz4DecodeFrames(lying),
+      FormatError,
+      "before the available output",
+    );
     assertStringIncludes(err.message, "block 1");
   }
 });

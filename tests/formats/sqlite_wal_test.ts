@@ -7,8 +7,8 @@ import {
   WAL_FRAME_HEADER_SIZE,
   WAL_HEADER_SIZE,
   walChecksum,
-  WalFrameValidator,
   walFrameOffset,
+  WalFrameValidator,
 } from "../../src/formats/sqlite_wal.ts";
 import { StreamReader } from "../../src/formats/stream_reader.ts";
 import { chunked } from "./helpers.ts";

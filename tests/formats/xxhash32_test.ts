@@ -1,5 +1,5 @@
 import { assertEquals } from "../support/assert.ts";
-import { xxhash32, XxHash32 } from "../../src/formats/xxhash32.ts";
+import { XxHash32, xxhash32 } from "../../src/formats/xxhash32.ts";
 import { pseudoRandom } from "./helpers.ts";
 
 const enc = new TextEncoder();
