@@ -7,6 +7,7 @@ import { listCommand } from "./list.ts";
 import { restoreCommand } from "./restore.ts";
 import { verifyCommand } from "./verify.ts";
 import { pruneCommand } from "./prune.ts";
+import { snapshotDiffCommand } from "./snapshot_diff.ts";
 
 export const VERSION = "0.1.0";
 
@@ -35,6 +36,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   program.addCommand(restoreCommand(output, done));
   program.addCommand(verifyCommand(output, done));
   program.addCommand(pruneCommand(output, done));
+  program.addCommand(snapshotDiffCommand(output, done));
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput(outputConfig).showSuggestionAfterError();
   }

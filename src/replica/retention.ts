@@ -157,9 +157,16 @@ export function planPrune(
       const oldestKept = kept.reduce((a, b) => (b.maxTxid < a.maxTxid ? b : a));
       for (const [level, files] of listing.v05.levels) {
         const last = files[files.length - 1];
+        // Litestream compacts level n into n+1 from the level-n files above n+1's highest TXID:
+        // deleting one not compacted yet would leave a gap that breaks every later compaction.
+        const next = level < 8 ? listing.v05.levels.get(level + 1) : undefined;
+        const compacted = next?.reduce((m, f) => (f.maxTxid > m ? f.maxTxid : m), 0n);
         for (const f of files) {
           if (f === last) continue;
-          const drop = level === 9 ? !kept.includes(f) : f.maxTxid <= oldestKept.maxTxid; // Covered by every kept snapshot.
+          const drop = level === 9
+            ? !kept.includes(f)
+            : f.maxTxid <= oldestKept.maxTxid && // Covered by every kept snapshot.
+              (compacted === undefined || f.maxTxid <= compacted);
           if (drop) candidates.push(toInfo(f.key, f.size, f.modified));
         }
       }

@@ -324,7 +324,12 @@ export class S3Storage implements Storage {
     useContentMd5(cmd);
     let res: DeleteObjectsCommandOutput;
     try {
-      res = await this.request((c) => c.send(cmd), { op: "delete", key: keys[0], batch: true });
+      res = await this.request((c) => c.send(cmd), {
+        op: "delete",
+        key: keys[0],
+        batch: true,
+        count: keys.length,
+      });
     } catch (err) {
       if (err instanceof BatchUnsupported) {
         this.singleDeletes = true;
@@ -432,9 +437,10 @@ export class S3Storage implements Storage {
         detail,
       );
     }
-    if (ctx.op === "delete" && (f.code === "AccessDenied" || f.status === 403)) {
+    if (ctx.op === "delete" && f.code === "AccessDenied") {
+      const what = ctx.count && ctx.count > 1 ? `${ctx.count} objects (first ${ctx.key})` : ctx.key;
       return this.mapped(
-        `permission denied: cannot delete ${ctx.key} from ${this.location}; check that the key has s3:DeleteObject`,
+        `permission denied: cannot delete ${what} from ${this.location}; check that the key has s3:DeleteObject`,
         ExitCode.storage,
         detail,
       );
@@ -488,6 +494,8 @@ interface RequestContext {
   key?: string;
   range?: string;
   batch?: boolean;
+  /** Keys in a batch delete. */
+  count?: number;
 }
 
 class BatchUnsupported extends Error {}
@@ -592,13 +600,13 @@ function classify(err: unknown): Failure {
     };
   }
   const netCode = networkCode(e);
+  const message = typeof e.message === "string" ? e.message : "";
+  if (name === "TimeoutError") {
+    return { code: "TimeoutError", network: true, retryable: true, reason: timeoutReason(message) };
+  }
   if (netCode && NETWORK_REASONS[netCode]) {
     const [reason, retryable] = NETWORK_REASONS[netCode];
     return { code: netCode, network: true, retryable, reason: `${reason} (${netCode})` };
-  }
-  const message = typeof e.message === "string" ? e.message : "";
-  if (name === "TimeoutError" || netCode === "ETIMEDOUT") {
-    return { code: "TimeoutError", network: true, retryable: true, reason: timeoutReason(message) };
   }
   if (netCode && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL/.test(netCode)) {
     return {

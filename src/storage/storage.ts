@@ -31,6 +31,11 @@ export interface Storage {
   put(key: string, data: Uint8Array): Promise<void>;
   /** Deletes the keys (batched by the backend). Missing keys are not an error. */
   delete(keys: string[]): Promise<void>;
+  /**
+   * Releases pooled connections (S3). Optional: a CLI run exits fine without it (idle sockets
+   * do not hold the process), but tests and long-running callers should call it when done.
+   */
+  close?(): void;
 }
 
 /** Reads a whole (small) object or range into memory: headers, trailers, markers. */

@@ -274,7 +274,7 @@ Deno.test("$PID expands to the given pid (v0.5)", () => {
   assertEquals(parse("dbs:\n  - path: /tmp/$PID.db\n").dbs[0].path, "/tmp/4242.db");
 });
 
-Deno.test("credentials: config keys, then LITESTREAM_*, then AWS_* (+ token), else SDK chain", () => {
+Deno.test("credentials: config keys, then AWS_* (+ token), then LITESTREAM_*, else SDK chain", () => {
   const env = {
     LITESTREAM_ACCESS_KEY_ID: "LSKEY",
     LITESTREAM_SECRET_ACCESS_KEY: "lssecret",
@@ -290,19 +290,20 @@ Deno.test("credentials: config keys, then LITESTREAM_*, then AWS_* (+ token), el
     secretAccessKey: "cfgsecret",
   });
   assertEquals(onlyS3(parse(without, env)).credentials, {
-    accessKeyId: "LSKEY",
-    secretAccessKey: "lssecret",
+    accessKeyId: "AWSKEY",
+    secretAccessKey: "awssecret",
+    sessionToken: "awstoken",
   });
   assertEquals(
     onlyS3(
       parse(without, {
-        AWS_ACCESS_KEY_ID: "AWSKEY",
-        AWS_SECRET_ACCESS_KEY: "awssecret",
+        LITESTREAM_ACCESS_KEY_ID: "LSKEY",
+        LITESTREAM_SECRET_ACCESS_KEY: "lssecret",
         AWS_SESSION_TOKEN: "awstoken",
       }),
     )
       .credentials,
-    { accessKeyId: "AWSKEY", secretAccessKey: "awssecret", sessionToken: "awstoken" },
+    { accessKeyId: "LSKEY", secretAccessKey: "lssecret" },
   );
   assertEquals(onlyS3(parse(without)).credentials, undefined);
   // Replica keys and global keys merge per field, as Litestream's propagation does.

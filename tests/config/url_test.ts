@@ -179,7 +179,7 @@ Deno.test("s3 URL: access point ARN", () => {
   assertEquals(t.skipVerify, true);
 });
 
-Deno.test("s3 URL: credentials precedence: userinfo, LITESTREAM_*, AWS_*, SDK chain", () => {
+Deno.test("s3 URL: credentials precedence: userinfo, AWS_*, LITESTREAM_*, SDK chain", () => {
   const env = {
     LITESTREAM_ACCESS_KEY_ID: "LSKEY",
     LITESTREAM_SECRET_ACCESS_KEY: "lssecret",
@@ -191,26 +191,43 @@ Deno.test("s3 URL: credentials precedence: userinfo, LITESTREAM_*, AWS_*, SDK ch
     accessKeyId: "URLKEY",
     secretAccessKey: "url/secret",
   });
+  // AWS_* wins: Litestream copies LITESTREAM_* into AWS_* only when those are unset.
   assertEquals(s3("s3://b/p", env).credentials, {
-    accessKeyId: "LSKEY",
-    secretAccessKey: "lssecret",
-  });
-  const { LITESTREAM_ACCESS_KEY_ID: _a, LITESTREAM_SECRET_ACCESS_KEY: _b, ...awsOnly } = env;
-  assertEquals(s3("s3://b/p", awsOnly).credentials, {
     accessKeyId: "AWSKEY",
     secretAccessKey: "awssecret",
     sessionToken: "awstoken",
   });
+  const { AWS_ACCESS_KEY_ID: _a, AWS_SECRET_ACCESS_KEY: _b, ...lsOnly } = env;
+  // The session token belongs to the AWS_* pair: never attached to LITESTREAM_* keys.
+  assertEquals(s3("s3://b/p", lsOnly).credentials, {
+    accessKeyId: "LSKEY",
+    secretAccessKey: "lssecret",
+  });
+  // Empty AWS_* values count as unset.
+  assertEquals(
+    s3("s3://b/p", { ...lsOnly, AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" }).credentials,
+    { accessKeyId: "LSKEY", secretAccessKey: "lssecret" },
+  );
   assertEquals(
     s3("s3://b/p", { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" }).credentials,
     undefined,
   );
+  assertEquals(s3("s3://b/p", { AWS_SESSION_TOKEN: "awstoken" }).credentials, undefined);
   assertEquals(s3("s3://b/p").credentials, undefined);
-  // Litestream copies each LITESTREAM_* variable on its own: halves combine
+  // Litestream copies each LITESTREAM_* variable on its own: halves combine, AWS_* first.
   assertEquals(
     s3("s3://b/p", { LITESTREAM_ACCESS_KEY_ID: "LSKEY", AWS_SECRET_ACCESS_KEY: "awssecret" })
       .credentials,
     { accessKeyId: "LSKEY", secretAccessKey: "awssecret" },
+  );
+  assertEquals(
+    s3("s3://b/p", {
+      AWS_ACCESS_KEY_ID: "AWSKEY",
+      LITESTREAM_ACCESS_KEY_ID: "LSKEY",
+      LITESTREAM_SECRET_ACCESS_KEY: "lssecret",
+      AWS_SESSION_TOKEN: "awstoken",
+    }).credentials,
+    { accessKeyId: "AWSKEY", secretAccessKey: "lssecret" },
   );
 });
 

@@ -26,6 +26,8 @@ import {
 
 // ---------- helpers ----------
 
+/** Running against a real server named by LITEWARDEN_TEST_S3_URL instead of fauxqs. */
+const EXTERNAL = Boolean(Deno.env.get("LITEWARDEN_TEST_S3_URL"));
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
 const ACCESS_KEY = "AKIALITEWARDENTEST01";
 
@@ -400,7 +402,7 @@ Deno.test("fauxqs completes a Go-style multipart upload (ETag quotes as &#34;) o
     let sentBody = "";
     complete.middlewareStack.add(
       (next) => (args) => {
-        const req = args.request as { body?: unknown };
+        const req = args.request as { body?: unknown; headers: Record<string, string> };
         if (typeof req.body === "string") {
           // Only character data: the SDK writes ETag quotes as &quot; (or raw), Go as &#34;.
           sentBody = req.body.replace(
@@ -409,13 +411,14 @@ Deno.test("fauxqs completes a Go-style multipart upload (ETag quotes as &#34;) o
               `<ETag>${v.replaceAll("&quot;", "&#34;").replaceAll('"', "&#34;")}</ETag>`,
           );
           req.body = sentBody;
+          req.headers["content-length"] = String(text(sentBody).length);
         }
         return next(args);
       },
       { step: "build", priority: "low", name: "goStyleXml" },
     );
     await c.send(complete);
-    if (!Deno.env.get("LITEWARDEN_TEST_S3_URL")) assert.ok(sentBody.includes("&#34;"));
+    if (!EXTERNAL) assert.ok(sentBody.includes("&#34;"));
 
     const s = ctx.storage("db");
     const rel = "generations/0123456789abcdef/snapshots/00000001.snapshot.lz4";
@@ -452,8 +455,10 @@ Deno.test("S3Storage with an empty root reads Litestream v0.5's '/'-prefixed key
       await c.send(
         new PutObjectCommand({ Bucket: ctx.bucket, Key: "/0000/a.ltx", Body: text("A") }),
       );
-    } catch {
-      return; // a server that refuses such keys cannot hold such replicas either
+    } catch (err) {
+      // A real server may refuse such keys (then it cannot hold such replicas either).
+      if (EXTERNAL) return;
+      throw err;
     }
     await c.send(new PutObjectCommand({ Bucket: ctx.bucket, Key: "0000/b.ltx", Body: text("BB") }));
     await c.send(new PutObjectCommand({ Bucket: ctx.bucket, Key: "0000/c.ltx", Body: text("C") }));
@@ -463,7 +468,8 @@ Deno.test("S3Storage with an empty root reads Litestream v0.5's '/'-prefixed key
 
     const s = ctx.storage("");
     const l0 = await collect(s, "0000/");
-    if (!l0.some((o) => o.key === "0000/a.ltx")) return; // the server normalised the key away
+    // A real server may normalise the key away; fauxqs keeps it as Litestream wrote it.
+    if (EXTERNAL && !l0.some((o) => o.key === "0000/a.ltx")) return;
     assert.deepEqual(l0.map((o) => [o.key, o.size]), [["0000/a.ltx", 1], ["0000/b.ltx", 2], [
       "0000/c.ltx",
       1,
@@ -629,7 +635,12 @@ Deno.test("a slow server hits the request timeout and is exit 4", async () => {
     requestTimeoutMs: 150,
   });
   try {
-    await expectError(collect(s, ""), ExitCode.storage, "cannot reach S3 endpoint", "timeout");
+    await expectError(
+      collect(s, ""),
+      ExitCode.storage,
+      "cannot reach S3 endpoint",
+      "no response within 150 ms",
+    );
   } finally {
     s.close();
     release();
@@ -726,7 +737,7 @@ Deno.test("listing pages are followed via continuation tokens", async () => {
   const fake = fakeS3((req) => {
     const token = req.url.searchParams.get("continuation-token");
     const page = token === null ? 0 : Number(token);
-    const keys = [`db/k${page}a`, `db/k${page}b`];
+    const keys = [`db/wal/k${page}a`, `db/wal/k${page}b`];
     const more = page < 2;
     return xml(
       `<ListBucketResult><Name>bkt</Name><IsTruncated>${more}</IsTruncated>${
@@ -741,7 +752,14 @@ Deno.test("listing pages are followed via continuation tokens", async () => {
   const s = new S3Storage(fakeTarget(fake.endpoint), FAST);
   try {
     const got = await collect(s, "wal/");
-    assert.deepEqual(got.map((o) => o.key), ["k0a", "k0b", "k1a", "k1b", "k2a", "k2b"]);
+    assert.deepEqual(got.map((o) => o.key), [
+      "wal/k0a",
+      "wal/k0b",
+      "wal/k1a",
+      "wal/k1b",
+      "wal/k2a",
+      "wal/k2b",
+    ]);
     assert.deepEqual(got[0].modified, new Date("2024-05-01T00:00:00.000Z"));
     assert.equal(fake.requests.length, 3);
     assert.equal(fake.requests[0].url.searchParams.get("prefix"), "db/wal/");

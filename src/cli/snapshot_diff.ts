@@ -1,0 +1,167 @@
+import { Command } from "commander";
+import { ExitCode, usageError } from "../errors.ts";
+import { formatTime, table } from "../report/format.ts";
+import { pointJson } from "../report/list_report.ts";
+import { diffDatabases } from "../replica/diff.ts";
+import { listReplica } from "../replica/listing.ts";
+import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
+import type { RestoreRequest } from "../replica/restore.ts";
+import type { RestorePoint } from "../replica/summary.ts";
+import { openStorage } from "../storage/open.ts";
+import type { Output } from "./context.ts";
+import { parseRestoreRequest } from "./restore.ts";
+import { cleanupOnSignal } from "./safe_output.ts";
+import { resolveCliTarget } from "./target.ts";
+
+export interface DiffOptions {
+  config?: string;
+  replica?: string;
+  from: string;
+  to: string;
+  generation?: string;
+  keys: string;
+  parallelism: string;
+  json?: boolean;
+}
+
+export function snapshotDiffCommand(output: Output, done: (code: number) => void) {
+  return new Command("snapshot-diff")
+    .description(
+      "What changed between two restore points (schema and rows, by primary key): pick a restore point after an incident.",
+    )
+    .argument("[target]", "database path from the config, or a replica URL")
+    .option(
+      "--config <path>",
+      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
+    )
+    .option("--replica <name>", "only this replica of the database")
+    .requiredOption(
+      "--from <point>",
+      "older point: an RFC 3339 time, index:HEX (v0.3), txid:HEX (v0.5) or latest",
+    )
+    .option("--to <point>", "newer point (same forms)", "latest")
+    .option("--generation <id>", "v0.3: points of this generation")
+    .option("--keys <n>", "list up to n changed primary keys per table (ids only)", "10")
+    .option("--parallelism <n>", "parallel downloads", "8")
+    .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      `
+Only table names, counts and primary-key values are shown, never column contents (vault data is
+encrypted, but keys, hashes and e-mail addresses must not leak into terminals or logs).
+
+Examples:
+  litewarden snapshot-diff /data/db.sqlite3 --from 2026-11-20T09:00:00Z
+  litewarden snapshot-diff s3://bucket/vw --from index:3 --to index:5 --json`,
+    )
+    .action(async (target, opts) => done(await runSnapshotDiff(target, opts, output)));
+}
+
+function parsePoint(spec: string, generation: string | undefined, flag: string): RestoreRequest {
+  if (spec === "latest") return { generation };
+  const m = /^(index|txid):(.+)$/.exec(spec);
+  if (m) {
+    return parseRestoreRequest({
+      [m[1]]: m[2],
+      generation,
+      parallelism: "8",
+    });
+  }
+  if (/^\d{4}-/.test(spec)) {
+    return parseRestoreRequest({ timestamp: spec, generation, parallelism: "8" });
+  }
+  throw usageError(
+    `invalid ${flag} ${spec}: use an RFC 3339 time, index:HEX, txid:HEX or latest`,
+  );
+}
+
+export async function runSnapshotDiff(
+  arg: string | undefined,
+  opts: DiffOptions,
+  output: Output,
+): Promise<number> {
+  const from = parsePoint(opts.from, opts.generation, "--from");
+  const to = parsePoint(opts.to, opts.generation, "--to");
+  const keyLimit = Number(opts.keys);
+  const parallelism = Number(opts.parallelism);
+  if (!Number.isInteger(keyLimit) || keyLimit < 0) throw usageError(`invalid --keys ${opts.keys}`);
+  if (!Number.isInteger(parallelism) || parallelism < 1 || parallelism > 64) {
+    throw usageError(`invalid --parallelism ${opts.parallelism}: expected 1…64`);
+  }
+  const resolved = await resolveCliTarget(arg, opts);
+  const storage = await openStorage(resolved.replicas[0]);
+  const listing = await listReplica(storage, { parallelism });
+  const fromPlan = chooseRestorePlan(listing, from);
+  const toPlan = chooseRestorePlan(listing, to);
+  const dir = await Deno.makeTempDir({ prefix: "litewarden-diff-" });
+  const uninstall = cleanupOnSignal(() => [dir]);
+  try {
+    await restoreToTemp(storage, fromPlan, `${dir}/from.sqlite3`, { parallelism });
+    await restoreToTemp(storage, toPlan, `${dir}/to.sqlite3`, { parallelism });
+    const diff = diffDatabases(`${dir}/from.sqlite3`, `${dir}/to.sqlite3`, keyLimit);
+    const now = new Date();
+    if (opts.json) {
+      output.out(JSON.stringify(
+        {
+          ok: true,
+          command: "snapshot-diff",
+          location: listing.location,
+          from: pointJson(fromPlan.point, now),
+          to: pointJson(toPlan.point, now),
+          schema: diff.schema,
+          tables: diff.tables,
+        },
+        null,
+        2,
+      ));
+    } else {
+      output.out(diffText(fromPlan.point, toPlan.point, diff));
+    }
+    return ExitCode.ok;
+  } finally {
+    uninstall();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+function describe(p: RestorePoint): string {
+  return `${formatTime(p.time)} (${
+    p.format === "v0.3" ? `generation ${p.generation} index ${p.index}` : `TXID ${p.txid}`
+  })`;
+}
+
+function diffText(
+  from: RestorePoint,
+  to: RestorePoint,
+  diff: ReturnType<typeof diffDatabases>,
+): string {
+  const lines = [`From ${describe(from)}`, `  to ${describe(to)}`, ""];
+  if (diff.schema.length === 0 && diff.tables.length === 0) {
+    lines.push("No differences in schema or rows.");
+    return lines.join("\n");
+  }
+  for (const s of diff.schema) lines.push(`schema: ${s.type} ${s.name} ${s.change}`);
+  if (diff.tables.length > 0) {
+    const rows = [["TABLE", "ROWS BEFORE", "ROWS AFTER", "ADDED", "REMOVED", "CHANGED"]];
+    for (const t of diff.tables) {
+      rows.push([
+        t.table,
+        String(t.rowsBefore),
+        String(t.rowsAfter),
+        String(t.added),
+        String(t.removed),
+        String(t.changed),
+      ]);
+    }
+    if (diff.schema.length) lines.push("");
+    lines.push(table(rows));
+    for (const t of diff.tables) {
+      const parts: string[] = [];
+      if (t.addedKeys.length) parts.push(`added ${t.addedKeys.join(", ")}`);
+      if (t.removedKeys.length) parts.push(`removed ${t.removedKeys.join(", ")}`);
+      if (t.changedKeys.length) parts.push(`changed ${t.changedKeys.join(", ")}`);
+      if (parts.length) lines.push(`  ${t.table} (${t.key.join(", ")}): ${parts.join("; ")}`);
+    }
+  }
+  return lines.join("\n");
+}

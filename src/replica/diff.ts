@@ -1,0 +1,170 @@
+import { DatabaseSync } from "node:sqlite";
+
+/** Litestream's own bookkeeping tables change on every checkpoint; they are not user data. */
+const IGNORED_TABLES = /^(sqlite_|_litestream_)/;
+
+export interface SchemaChange {
+  type: string;
+  name: string;
+  change: "added" | "removed" | "changed";
+}
+
+export interface TableDiff {
+  table: string;
+  /** How rows were matched: the primary key columns, or `rowid`. */
+  key: string[];
+  rowsBefore: number;
+  rowsAfter: number;
+  added: number;
+  removed: number;
+  changed: number;
+  /** Up to `keyLimit` primary-key values per kind (ids only, never row content). */
+  addedKeys: string[];
+  removedKeys: string[];
+  changedKeys: string[];
+}
+
+export interface DatabaseDiff {
+  schema: SchemaChange[];
+  tables: TableDiff[];
+}
+
+/**
+ * Compares two database files opened read-only. Row sets are compared inside SQLite (EXCEPT over
+ * the attached database), so memory stays flat whatever the table sizes; only counts and key
+ * values leave SQLite — never column contents, which may be encrypted vault data.
+ */
+export function diffDatabases(beforePath: string, afterPath: string, keyLimit = 20): DatabaseDiff {
+  const db = new DatabaseSync(beforePath, { readOnly: true });
+  try {
+    db.exec(`ATTACH DATABASE ${sqlString(`file:${encodeURI(afterPath)}?mode=ro`)} AS after`);
+    const schemaOf = (schema: string) =>
+      new Map(
+        (db.prepare(
+          `SELECT type, name, sql FROM ${schema}.sqlite_master WHERE sql IS NOT NULL`,
+        ).all() as { type: string; name: string; sql: string }[])
+          .filter((r) => !IGNORED_TABLES.test(r.name))
+          .map((r) => [`${r.type}:${r.name}`, r]),
+      );
+    const before = schemaOf("main");
+    const after = schemaOf("after");
+    const schema: SchemaChange[] = [];
+    for (const [k, r] of after) {
+      const old = before.get(k);
+      if (!old) schema.push({ type: r.type, name: r.name, change: "added" });
+      else if (normalizeSql(old.sql) !== normalizeSql(r.sql)) {
+        schema.push({ type: r.type, name: r.name, change: "changed" });
+      }
+    }
+    for (const [k, r] of before) {
+      if (!after.has(k)) schema.push({ type: r.type, name: r.name, change: "removed" });
+    }
+    const tables: TableDiff[] = [];
+    const names = new Set(
+      [...before.values(), ...after.values()].filter((r) => r.type === "table").map((r) => r.name),
+    );
+    for (const table of [...names].sort()) {
+      const inBefore = before.get(`table:${table}`);
+      const inAfter = after.get(`table:${table}`);
+      const count = (schemaName: string) =>
+        Number(
+          (db.prepare(`SELECT count(*) AS n FROM ${schemaName}.${ident(table)}`).get() as {
+            n: number;
+          }).n,
+        );
+      if (!inBefore || !inAfter) {
+        tables.push({
+          table,
+          key: [],
+          rowsBefore: inBefore ? count("main") : 0,
+          rowsAfter: inAfter ? count("after") : 0,
+          added: inAfter ? count("after") : 0,
+          removed: inBefore ? count("main") : 0,
+          changed: 0,
+          addedKeys: [],
+          removedKeys: [],
+          changedKeys: [],
+        });
+        continue;
+      }
+      tables.push(diffTable(db, table, keyLimit, count("main"), count("after")));
+    }
+    return {
+      schema,
+      tables: tables.filter((t) => t.added || t.removed || t.changed || t.key.length === 0),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+function diffTable(
+  db: DatabaseSync,
+  table: string,
+  keyLimit: number,
+  rowsBefore: number,
+  rowsAfter: number,
+): TableDiff {
+  const t = ident(table);
+  const cols = (
+    schemaName: string,
+  ) => (db.prepare(`SELECT name, pk FROM pragma_table_info(?, ?) ORDER BY cid`).all(
+    table,
+    schemaName,
+  ) as { name: string; pk: number }[]);
+  const colsBefore = cols("main");
+  const colsAfter = cols("after");
+  const shared = colsAfter.filter((c) => colsBefore.some((b) => b.name === c.name));
+  let key = colsAfter.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+  const withoutRowid = /WITHOUT\s+ROWID/i.test(
+    String(
+      (db.prepare("SELECT sql FROM after.sqlite_master WHERE type='table' AND name=?").get(
+        table,
+      ) as { sql: string } | undefined)?.sql ?? "",
+    ),
+  );
+  if (key.length === 0 || !key.every((k) => colsBefore.some((c) => c.name === k))) {
+    key = withoutRowid ? shared.map((c) => c.name) : ["rowid"];
+  }
+  const keyList = key.map((k) => (k === "rowid" ? "rowid" : ident(k))).join(", ");
+  const colList = shared.map((c) => ident(c.name)).join(", ");
+  const keyExpr = key.length === 1 ? keyList : `json_array(${keyList})`;
+  // Rows whose shared columns differ in any way, keyed; then classify by key presence.
+  const differing = (from: string, other: string) =>
+    `SELECT ${keyList} FROM (SELECT ${keyList}, ${colList} FROM ${from}.${t} EXCEPT SELECT ${keyList}, ${colList} FROM ${other}.${t})`;
+  const keyOnly = (from: string, other: string) =>
+    `SELECT ${keyList} FROM ${from}.${t} EXCEPT SELECT ${keyList} FROM ${other}.${t}`;
+  const countOf = (sql: string) =>
+    Number((db.prepare(`SELECT count(*) AS n FROM (${sql})`).get() as { n: number }).n);
+  const keysOf = (sql: string) =>
+    (db.prepare(`SELECT ${keyExpr} AS k FROM (${sql}) LIMIT ${keyLimit}`).all() as {
+      k: unknown;
+    }[]).map((r) => String(r.k));
+  const added = keyOnly("after", "main");
+  const removed = keyOnly("main", "after");
+  const changed = `${differing("after", "main")} INTERSECT SELECT ${keyList} FROM main.${t}`;
+  return {
+    table,
+    key,
+    rowsBefore,
+    rowsAfter,
+    added: countOf(added),
+    removed: countOf(removed),
+    changed: countOf(changed),
+    addedKeys: keysOf(added),
+    removedKeys: keysOf(removed),
+    changedKeys: keysOf(changed),
+  };
+}
+
+function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function sqlString(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+function normalizeSql(sql: string): string {
+  return sql.replace(/\s+/g, " ").trim();
+}
