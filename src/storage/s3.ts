@@ -131,10 +131,15 @@ export class S3Storage implements Storage {
     const region = resolveRegion(target);
     this.endpoint = displayEndpoint(target, region);
     const creds = target.credentials;
+    // Scrubbed from every message as a last line of defence (messages never include them anyway).
+    // Access key IDs are not secret and short ones (MinIO's "minioadmin") could mangle bucket
+    // names, so only long ones are scrubbed; secrets and tokens always are.
     this.secrets = creds
-      ? [creds.secretAccessKey, creds.sessionToken ?? "", creds.accessKeyId].filter((s) =>
-        s.length >= 4
-      )
+      ? [
+        creds.secretAccessKey,
+        creds.sessionToken ?? "",
+        creds.accessKeyId.length >= 16 ? creds.accessKeyId : "",
+      ].filter((s) => s.length >= 4)
       : [];
 
     const config: S3ClientConfig = {
@@ -181,9 +186,13 @@ export class S3Storage implements Storage {
       yield* this.listRaw(this.root + prefix, this.root.length);
       return;
     }
+    if (prefix.startsWith("/")) {
+      yield* this.listRaw(prefix, 0);
+      return;
+    }
     // Empty root: plain keys, plus v0.5's "/"-prefixed keys if the bucket has any.
     const plain = filterSlash(this.listRaw(prefix, 0));
-    if (prefix.startsWith("/") || !(await this.hasSlashRoot())) {
+    if (!(await this.hasSlashRoot())) {
       yield* plain;
       return;
     }
@@ -382,7 +391,7 @@ export class S3Storage implements Storage {
       try {
         return await call(this.client);
       } catch (err) {
-        const f = classify(err);
+        const f = classifyS3Error(err);
         if (ctx.op === "delete" && !ctx.batch && (f.code === "NoSuchKey" || f.status === 404)) {
           if (f.code !== "NoSuchBucket") return undefined as T;
         }
@@ -567,7 +576,8 @@ const NETWORK_REASONS: Record<string, [reason: string, retry: boolean]> = {
   ERR_INVALID_URL: ["invalid endpoint URL", false],
 };
 
-interface Failure {
+/** @internal */
+export interface Failure {
   /** S3 error code, network error code, or error name. */
   code: string;
   status?: number;
@@ -579,8 +589,11 @@ interface Failure {
   reason: string;
 }
 
-/** Reads what we need from an SDK or network error without trusting its message for output. */
-function classify(err: unknown): Failure {
+/**
+ * Reads what we need from an SDK or network error without trusting its message for output.
+ * @internal exported for tests
+ */
+export function classifyS3Error(err: unknown): Failure {
   const e = (typeof err === "object" && err !== null ? err : {}) as ErrorShape;
   const status = e.$metadata?.httpStatusCode;
   const name = typeof e.name === "string" ? e.name : "Error";

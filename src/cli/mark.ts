@@ -1,0 +1,214 @@
+import { Command, Option } from "commander";
+import { parseDuration } from "../checks/freshness.ts";
+import { describeTarget } from "../config/target.ts";
+import type { ReplicaTarget } from "../config/target.ts";
+import { ExitCode, LitewardenError } from "../errors.ts";
+import type { ExitCodeValue } from "../errors.ts";
+import { formatTime } from "../report/format.ts";
+import { listReplica } from "../replica/listing.ts";
+import { readMarker, writeMarker } from "../replica/marker.ts";
+import type { ReplicaMarker } from "../replica/marker.ts";
+import { chooseRestorePlan } from "../replica/restore.ts";
+import { openStorage } from "../storage/open.ts";
+import type { Storage } from "../storage/storage.ts";
+import type { Output } from "./context.ts";
+import { resolveCliTarget } from "./target.ts";
+
+/**
+ * The replica marker (src/replica/marker.ts) as the container gate uses it:
+ * - `restore --if-replica-exists` refreshes it after every restore, and refuses (exit 3) when no
+ *   backup is found but the marker says one was seen, unless a fresh start is allowed;
+ * - `mark` writes it once the replica holds a restorable point: the entrypoint runs
+ *   `mark --wait … --with-parent` in the background after a first boot, so the marker exists as
+ *   soon as Litestream has uploaded the first snapshot.
+ * `list`, `verify` and `prune` never write it (they stay read-only on the replica).
+ */
+
+export interface MarkOptions {
+  config?: string;
+  replica?: string;
+  wait?: string;
+  interval: string;
+  withParent?: boolean;
+  json?: boolean;
+}
+
+/** The env var that allows a fresh start over a lost backup, like `--allow-fresh-start`. */
+export const ALLOW_FRESH_START_ENV = "LITEWARDEN_ALLOW_FRESH_START";
+
+/** True for `1`, `true`, `yes` (any case): how the container's switches are read. */
+export function envFlag(name: string): boolean {
+  return /^(1|true|yes)$/i.test(Deno.env.get(name)?.trim() ?? "");
+}
+
+/** "last seen 2026-11-20T09:00:00Z, newest point then 2026-11-20T08:59:58Z". */
+export function describeMarker(m: ReplicaMarker): string {
+  const when = (s: string) => {
+    const t = new Date(s);
+    return Number.isNaN(t.getTime()) ? s : formatTime(t);
+  };
+  const newest = m.newestPoint ? `, newest restorable point then ${when(m.newestPoint)}` : "";
+  return `last seen ${when(m.lastSeen)}${newest}`;
+}
+
+/**
+ * Writes (or refreshes) the marker after a backup was seen at `point`. Returns the previous marker.
+ * Warns on stderr when the newest point is older than the one seen before: part of the backup
+ * is gone (a deleted generation, a restored bucket), and the restore is older than expected.
+ */
+export async function refreshMarker(
+  storage: Storage,
+  point: Date,
+  output: Output,
+): Promise<ReplicaMarker | undefined> {
+  const previous = await readMarker(storage);
+  const seenBefore = previous?.newestPoint ? new Date(previous.newestPoint) : undefined;
+  if (previous && seenBefore && point.getTime() < seenBefore.getTime()) {
+    output.err(
+      `litewarden: warning: the newest restorable point at ${storage.location} (${
+        formatTime(point)
+      }) is older than the one seen there before (${
+        describeMarker(previous)
+      }): part of the backup is gone; check the bucket before trusting this database`,
+    );
+  }
+  await writeMarker(storage, previous, point);
+  return previous;
+}
+
+export function markCommand(output: Output, done: (code: number) => void) {
+  return new Command("mark")
+    .description(
+      "Record in the replica that a backup was seen there, once it holds a restorable point; from then on `restore --if-replica-exists` refuses to start on an empty database when the backup is missing.",
+    )
+    .argument("[target]", "database path from the config, or a replica URL")
+    .option(
+      "--config <path>",
+      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
+    )
+    .option("--replica <name>", "only this replica of the database")
+    .option(
+      "--wait <duration>",
+      "keep looking this long for a restorable point (e.g. 15m) instead of failing at once",
+    )
+    .addOption(new Option("--interval <duration>", "time between looks with --wait").default("5s"))
+    .option(
+      "--with-parent",
+      "stop waiting once the process that started this one exits (after one last look)",
+    )
+    .option("--json", "print what was marked as JSON")
+    .addHelpText(
+      "after",
+      `
+The marker is one small object, .litewarden/replica-seen.json under the replica prefix; Litestream
+and every other command ignore it. Exit 3 when no restorable point appeared in time.
+
+Examples:
+  litewarden mark /data/db.sqlite3 --config /etc/litestream.yml
+  litewarden mark /data/db.sqlite3 --wait 15m --with-parent &   # the container entrypoint`,
+    )
+    .action(async (target, opts) => done(await runMark(target, opts, output)));
+}
+
+interface Marked {
+  location: string;
+  newestPoint: Date;
+  firstSeen: string;
+}
+
+export async function runMark(
+  arg: string | undefined,
+  opts: MarkOptions,
+  output: Output,
+): Promise<number> {
+  const waitMs = opts.wait !== undefined ? parseDuration(opts.wait, "--wait") : 0;
+  const intervalMs = parseDuration(opts.interval, "--interval");
+  const resolved = await resolveCliTarget(arg, opts);
+  const parent = Deno.ppid;
+  const deadline = Date.now() + waitMs;
+
+  const pending = new Map<ReplicaTarget, { storage?: Storage; why?: LitewardenError }>(
+    resolved.replicas.map((t) => [t, {}]),
+  );
+  const marked: Marked[] = [];
+  for (;;) {
+    // Read before looking, so the look after the parent's exit is the last one.
+    const parentGone = opts.withParent === true && Deno.ppid !== parent;
+    for (const [target, state] of pending) {
+      try {
+        state.storage ??= await openStorage(target);
+        const point = await newestPoint(state.storage);
+        if (point === undefined) {
+          state.why = new LitewardenError(ExitCode.noBackup, "no backup there yet");
+          continue;
+        }
+        const previous = await refreshMarker(state.storage, point, output);
+        marked.push({
+          location: describeTarget(target),
+          newestPoint: point,
+          firstSeen: previous?.firstSeen ?? new Date().toISOString(),
+        });
+        pending.delete(target);
+      } catch (err) {
+        // Storage hiccups and half-uploaded replicas are worth another look; bugs are not.
+        if (!(err instanceof LitewardenError)) throw err;
+        state.why = err;
+      }
+    }
+    if (pending.size === 0 || parentGone || Date.now() >= deadline) break;
+    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
+  }
+
+  for (const m of marked) {
+    output.err(
+      `litewarden: marked ${m.location}: backup seen (newest restorable point ${
+        formatTime(m.newestPoint)
+      }); a missing backup there now stops \`restore --if-replica-exists\``,
+    );
+  }
+  if (opts.json) {
+    output.out(JSON.stringify(
+      {
+        ok: pending.size === 0,
+        command: "mark",
+        marked: marked.map((m) => ({
+          location: m.location,
+          newestPoint: m.newestPoint.toISOString(),
+          firstSeen: m.firstSeen,
+        })),
+        notMarked: [...pending.entries()].map(([t, s]) => ({
+          location: describeTarget(t),
+          reason: s.why?.message ?? null,
+        })),
+      },
+      null,
+      2,
+    ));
+  }
+  if (pending.size === 0) return ExitCode.ok;
+
+  const reasons = [...pending.entries()].map(([t, s]) =>
+    `${describeTarget(t)} (${s.why?.message ?? "not looked at"})`
+  );
+  const waited = opts.wait !== undefined ? ` after waiting ${opts.wait}` : "";
+  const stopped = opts.withParent && Deno.ppid !== parent ? " (the parent process exited)" : "";
+  const codes = [...pending.values()].map((s) => s.why?.exitCode ?? ExitCode.noBackup);
+  const code: ExitCodeValue = codes.find((c) => c !== ExitCode.noBackup) ?? ExitCode.noBackup;
+  throw new LitewardenError(
+    code,
+    `no restorable backup${waited}${stopped} at ${
+      reasons.join(", ")
+    }; marker not written (run \`litewarden mark\` again once Litestream has uploaded a snapshot)`,
+  );
+}
+
+/** The newest point a latest restore reaches, or undefined when the replica holds nothing yet. */
+async function newestPoint(storage: Storage): Promise<Date | undefined> {
+  const listing = await listReplica(storage);
+  if (!listing.v03 && !listing.v05) return undefined;
+  return chooseRestorePlan(listing, {}).point.time;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
