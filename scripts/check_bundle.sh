@@ -1,14 +1,37 @@
 #!/usr/bin/env bash
 # Runs the bundled CLI the way a user would: a bare `deno run` from an empty directory, with no
-# node_modules and no network, against the sample replica shipped in the repo.
+# node_modules, no config and no network, against the sample replica shipped in the repo:
+# --help, list, restore (to a temp path), verify of the replica, verify --file of the restored copy.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 DENO=${DENO:-"npx -y deno@2.9.6"}
+replica="file://$root/samples/vaultwarden-replica"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$root/dist/litewarden.js" "$work/"
 cd "$work"
-run() { $DENO run --no-remote --no-npm --no-config -A litewarden.js "$@"; }
-run --help >/dev/null
-run list "file://$root/samples/vaultwarden-replica" >/dev/null
-echo "bundle ok: dist/litewarden.js runs --help and list without node_modules"
+export NO_PROGRESS=1
+
+# Runs the bundle; on failure prints what it said and stops.
+step() {
+  local what=$1 out
+  shift
+  if ! out=$($DENO run --no-remote --no-npm --no-config -A litewarden.js "$@" 2>&1); then
+    echo "bundle check failed: $what" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+}
+
+step "--help" --help
+step "list" list "$replica"
+step "restore" restore "$replica" -o "$work/restored.sqlite3"
+[ -s "$work/restored.sqlite3" ] || { echo "bundle check failed: restore wrote nothing" >&2; exit 1; }
+step "verify" verify "$replica" --app vaultwarden
+step "verify --file" verify --file "$work/restored.sqlite3" --app vaultwarden
+step "mark --help" mark --help
+# A plain restore never writes the replica marker (only the container gate does).
+[ ! -e "$root/samples/vaultwarden-replica/.litewarden" ] ||
+  { echo "bundle check failed: the sample replica was written to" >&2; exit 1; }
+size=$(wc -c <"$root/dist/litewarden.js")
+echo "bundle ok: dist/litewarden.js ($size bytes) runs --help, list, restore, verify and verify --file without node_modules"

@@ -4,6 +4,7 @@ import { normalizeArgv } from "./argv.ts";
 import { consoleOutput, reportError } from "./context.ts";
 import type { Output } from "./context.ts";
 import { listCommand } from "./list.ts";
+import { markCommand } from "./mark.ts";
 import { restoreCommand } from "./restore.ts";
 import { verifyCommand } from "./verify.ts";
 import { pruneCommand } from "./prune.ts";
@@ -26,7 +27,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   };
   const program = new Command("litewarden")
     .description(
-      "Stands guard over Litestream replicas of SQLite databases: list, verify, restore, prune.",
+      "Stands guard over Litestream replicas of SQLite databases: list, verify, restore, prune, mark.",
     )
     .version(VERSION)
     .exitOverride()
@@ -36,6 +37,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   program.addCommand(restoreCommand(output, done));
   program.addCommand(verifyCommand(output, done));
   program.addCommand(pruneCommand(output, done));
+  program.addCommand(markCommand(output, done));
   program.addCommand(snapshotDiffCommand(output, done));
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput(outputConfig).showSuggestionAfterError();

@@ -2,7 +2,14 @@ import { Command, Option } from "commander";
 import { parseDuration } from "../checks/freshness.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError, noBackupError, storageError, usageError } from "../errors.ts";
+import {
+  ExitCode,
+  LitewardenError,
+  noBackupError,
+  refusedError,
+  storageError,
+  usageError,
+} from "../errors.ts";
 import { formatBytes, formatTime, table } from "../report/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { listReplica } from "../replica/listing.ts";
@@ -10,6 +17,7 @@ import type { ReplicaListing } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
 import { planPrune } from "../replica/retention.ts";
 import type { KeepRules, PrunePlan } from "../replica/retention.ts";
+import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
@@ -143,6 +151,13 @@ async function pruneReplica(
       notes.push("no v0.3 generations/ tree here; --v03-tree has nothing to remove");
     } else {
       await verifyV05Restorable(storage, listing);
+      // The newest restorable chain is never deleted: a v0.3 history newer than the v0.5 one
+      // is what Litestream v0.5.7+ restores from, so it is not an old tree.
+      if (summarize(listing).restoreFrom === "v0.3") {
+        throw refusedError(
+          `the v0.3 generations/ tree at ${location} is newer than the v0.5 history (it holds the newest restorable point), so it stays; is a Litestream v0.3 still writing here?`,
+        );
+      }
       notes.push(
         "the v0.5 history restored cleanly (every LTX CRC-64 checked), so the v0.3 generations/ tree is planned for removal",
       );

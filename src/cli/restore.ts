@@ -1,16 +1,19 @@
 import { Command, Option } from "commander";
 import { describeTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError, usageError } from "../errors.ts";
+import { ExitCode, LitewardenError, noBackupError, usageError } from "../errors.ts";
 import { formatBytes, formatTime } from "../report/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { Progress } from "../report/progress.ts";
 import { listReplica } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
+import { readMarker } from "../replica/marker.ts";
+import type { ReplicaMarker } from "../replica/marker.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
 import type { ChosenPlan, RestoreRequest } from "../replica/restore.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
+import { ALLOW_FRESH_START_ENV, describeMarker, envFlag, refreshMarker } from "./mark.ts";
 import {
   cleanupOnSignal,
   existingOutputs,
@@ -31,6 +34,7 @@ export interface RestoreOptions {
   generation?: string;
   ifReplicaExists?: boolean;
   ifDbNotExists?: boolean;
+  allowFreshStart?: boolean;
   parallelism: string;
   force?: boolean;
   json?: boolean;
@@ -52,8 +56,15 @@ export function restoreCommand(output: Output, done: (code: number) => void) {
     .option("--index <hex>", "v0.3: restore through the end of this WAL index (hex)")
     .option("--txid <hex>", "v0.5: restore up to this TXID (16 hex digits)")
     .option("--generation <id>", "v0.3: restore from this generation")
-    .option("--if-replica-exists", "exit 0 when there is no backup (says so on stderr)")
+    .option(
+      "--if-replica-exists",
+      "exit 0 when there is no backup (says so on stderr), unless one was seen there before",
+    )
     .option("--if-db-not-exists", "exit 0 without doing anything when the output exists")
+    .option(
+      "--allow-fresh-start",
+      `with --if-replica-exists: exit 0 even though a backup was seen there before (also ${ALLOW_FRESH_START_ENV}=1)`,
+    )
     .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
     .option("--force", "replace an existing output and its -wal/-shm files")
     .option("--json", "print a JSON summary")
@@ -62,6 +73,11 @@ export function restoreCommand(output: Output, done: (code: number) => void) {
       `
 Litestream's single-dash spellings (-config, -o, -timestamp, -index, -txid, -generation,
 -parallelism, -if-replica-exists, -if-db-not-exists) are accepted too.
+
+With --if-replica-exists (the container gate) restore records in the replica that a backup was
+seen (.litewarden/replica-seen.json, see \`litewarden mark\`). Once that marker exists, finding no
+backup is exit 3 ("a backup was seen there before"), not a first boot; --allow-fresh-start or
+${ALLOW_FRESH_START_ENV}=1 starts empty anyway.
 
 Examples:
   litewarden restore /data/db.sqlite3 --config /etc/litestream.yml --if-db-not-exists
@@ -133,13 +149,13 @@ export async function runRestore(
 
   // Pick the replica whose newest point is newest (Litestream compares replicas the same way).
   let best: { storage: Storage; listing: ReplicaListing; chosen: ChosenPlan } | undefined;
-  const empty: string[] = [];
+  const empty: { location: string; storage: Storage }[] = [];
   let firstError: unknown;
   for (const target of resolved.replicas) {
     const storage = await openStorage(target);
     const listing = await listReplica(storage, { parallelism });
     if (!listing.v03 && !listing.v05) {
-      empty.push(describeTarget(target));
+      empty.push({ location: describeTarget(target), storage });
       continue;
     }
     try {
@@ -151,13 +167,48 @@ export async function runRestore(
   }
   if (!best) {
     if (firstError) throw firstError;
-    const where = empty.join(", ");
+    const searched = empty.map((e) => e.location);
+    const where = searched.join(", ");
+    // A marker turns "nothing here" from a first boot into a lost backup (or a wrong prefix).
+    const seen: { location: string; marker: ReplicaMarker }[] = [];
+    for (const e of empty) {
+      const marker = await readMarker(e.storage);
+      if (marker) seen.push({ location: e.location, marker });
+    }
+    const seenText = empty.length === 1
+      ? seen.map((s) => describeMarker(s.marker)).join("")
+      : seen.map((s) => `${s.location}: ${describeMarker(s.marker)}`).join("; ");
+    const allowFresh = opts.allowFreshStart === true || envFlag(ALLOW_FRESH_START_ENV);
+    if (seen.length > 0 && !(opts.ifReplicaExists && allowFresh)) {
+      throw noBackupError(
+        `no backup found at ${where}, but one was seen there before (${seenText}): the backup is lost or the bucket or prefix is wrong; ${
+          opts.ifReplicaExists
+            ? `refusing to start on an empty database (to start empty anyway pass --allow-fresh-start or set ${ALLOW_FRESH_START_ENV}=1)`
+            : "check the bucket and path"
+        }`,
+      );
+    }
     if (opts.ifReplicaExists) {
       output.err(
-        `litewarden: no backup found at ${where}; nothing restored (--if-replica-exists)`,
+        seen.length > 0
+          ? `litewarden: warning: no backup found at ${where}, although one was seen there before (${seenText}); nothing restored, starting fresh (${
+            opts.allowFreshStart ? "--allow-fresh-start" : `${ALLOW_FRESH_START_ENV}=1`
+          })`
+          : `litewarden: no backup found at ${where}; nothing restored (--if-replica-exists)`,
       );
       if (opts.json) {
-        output.out(JSON.stringify({ ok: true, skipped: "no backup", searched: empty }, null, 2));
+        output.out(JSON.stringify(
+          {
+            ok: true,
+            skipped: "no backup",
+            searched,
+            ...(seen.length > 0
+              ? { seenBefore: seen.map((s) => ({ location: s.location, ...s.marker })) }
+              : {}),
+          },
+          null,
+          2,
+        ));
       }
       return ExitCode.ok;
     }
@@ -191,6 +242,17 @@ export async function runRestore(
     }
     await Deno.rename(temp, absOut);
     await syncDir(dir);
+    // The gate remembers that this replica held a backup (best effort: never fails the restore).
+    if (opts.ifReplicaExists) {
+      const location = best.listing.location;
+      await refreshMarker(best.storage, result.point.time, output).catch((err: unknown) =>
+        output.err(
+          `litewarden: warning: could not record the replica marker at ${location}: ${
+            err instanceof Error ? err.message : String(err)
+          }; a later loss of this backup will look like a first boot until \`litewarden mark\` succeeds`,
+        )
+      );
+    }
     const seconds = (performance.now() - started) / 1000;
     if (opts.json) {
       output.out(JSON.stringify(

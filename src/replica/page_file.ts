@@ -1,15 +1,19 @@
 /**
  * The database image being rebuilt: a temp file written at page offsets. Consecutive page
- * writes are coalesced into one write call, which matters for snapshots with small pages.
+ * writes are coalesced into 1 MiB writes, and one write stays in flight while the caller keeps
+ * decoding into a second buffer (decode and disk I/O overlap; memory stays at two buffers).
  */
 export class PageFile {
   private pending: Uint8Array;
+  private spare: Uint8Array;
   private pendingStart = -1;
   private pendingLen = 0;
+  private inflight: Promise<void> | undefined;
   bytesWritten = 0;
 
   private constructor(readonly path: string, private readonly file: Deno.FsFile) {
     this.pending = new Uint8Array(1 << 20);
+    this.spare = new Uint8Array(1 << 20);
   }
 
   /** Creates a new file; fails if something already exists at `path` (temp names are unique). */
@@ -26,8 +30,9 @@ export class PageFile {
         return;
       }
     }
-    await this.flush();
+    await this.flush(false);
     if (data.length >= this.pending.length) {
+      await this.settle();
       await this.rawWrite(offset, data);
       return;
     }
@@ -74,6 +79,8 @@ export class PageFile {
   }
 
   close(): void {
+    // A background write may still be running after a failure: its error no longer matters.
+    this.inflight?.catch(() => {});
     try {
       this.file.close();
     } catch {
@@ -81,13 +88,30 @@ export class PageFile {
     }
   }
 
-  private async flush(): Promise<void> {
-    if (this.pendingStart < 0) return;
-    const start = this.pendingStart;
-    const len = this.pendingLen;
-    this.pendingStart = -1;
-    this.pendingLen = 0;
-    await this.rawWrite(start, this.pending.subarray(0, len));
+  /**
+   * Hands the pending buffer to the disk. With `wait` false the write runs in the background
+   * (at most one at a time) and accumulation continues in the spare buffer.
+   */
+  private async flush(wait = true): Promise<void> {
+    if (this.pendingStart >= 0) {
+      await this.settle();
+      const start = this.pendingStart;
+      const buf = this.pending;
+      const len = this.pendingLen;
+      this.pending = this.spare;
+      this.spare = buf;
+      this.pendingStart = -1;
+      this.pendingLen = 0;
+      this.inflight = this.rawWrite(start, buf.subarray(0, len));
+    }
+    if (wait) await this.settle();
+  }
+
+  /** Waits for the background write, surfacing its error. */
+  private async settle(): Promise<void> {
+    const p = this.inflight;
+    this.inflight = undefined;
+    if (p) await p;
   }
 
   private async rawWrite(offset: number, data: Uint8Array): Promise<void> {

@@ -163,10 +163,10 @@ export function planPrune(
         const compacted = next?.reduce((m, f) => (f.maxTxid > m ? f.maxTxid : m), 0n);
         for (const f of files) {
           if (f === last) continue;
+          // Below level 9: covered by every kept snapshot, and already in the next level.
           const drop = level === 9
             ? !kept.includes(f)
-            : f.maxTxid <= oldestKept.maxTxid && // Covered by every kept snapshot.
-              (compacted === undefined || f.maxTxid <= compacted);
+            : f.maxTxid <= oldestKept.maxTxid && f.maxTxid <= (compacted ?? f.maxTxid);
           if (drop) candidates.push(toInfo(f.key, f.size, f.modified));
         }
       }

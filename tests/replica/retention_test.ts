@@ -176,7 +176,7 @@ function seg(gen: string, index: number, offset: number, iso: string, size = 100
 
 function listingOf(objects: ObjectInfo[], headerTimes = new Map<string, Date>()): ReplicaListing {
   const v05 = buildV05Replica(objects);
-  if (v05) for (const f of allLtxFiles(v05)) f.time = headerTimes.get(f.key) ?? f.time;
+  if (v05) { for (const f of allLtxFiles(v05)) f.time = headerTimes.get(f.key) ?? f.time; }
   return {
     location: "file:///synthetic",
     v03: buildV03Replica(objects),
@@ -451,24 +451,30 @@ Deno.test("v0.5: dropped snapshots go with the files every kept snapshot covers"
   const plan = planPrune(listingOf(objects), { last: 1 }, { minAgeMs: 0, now: NOW });
   assertEquals(kept(plan), { [ltx(9, 1, 12, 0).key]: ["newest", "last"] });
   assertEquals(plan.points.map((p) => p.point.txid), [hex16(12), hex16(8), hex16(4)]);
-  assertEquals(keysOf(plan.deletions).sort(), [
-    ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => ltx(0, i, i, 0).key),
-    // L1 only up to what L2 holds (8); L2 1-8 is the last file of its level.
-    ltx(1, 1, 4, 0).key,
-    ltx(1, 5, 8, 0).key,
-    ltx(9, 1, 4, 0).key,
-    ltx(9, 1, 8, 0).key,
-  ].sort());
+  assertEquals(
+    keysOf(plan.deletions).sort(),
+    [
+      ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => ltx(0, i, i, 0).key),
+      // L1 only up to what L2 holds (8); L2 1-8 is the last file of its level.
+      ltx(1, 1, 4, 0).key,
+      ltx(1, 5, 8, 0).key,
+      ltx(9, 1, 4, 0).key,
+      ltx(9, 1, 8, 0).key,
+    ].sort(),
+  );
   assertPruneIsSafe(objects, { last: 1 }, plan);
 
   const two = planPrune(listingOf(objects), { last: 2 }, { minAgeMs: 0, now: NOW });
   assertEquals(Object.keys(kept(two)).sort(), [ltx(9, 1, 12, 0).key, ltx(9, 1, 8, 0).key].sort());
-  assertEquals(keysOf(two.deletions).sort(), [
-    ...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => ltx(0, i, i, 0).key),
-    ltx(1, 1, 4, 0).key,
-    ltx(1, 5, 8, 0).key,
-    ltx(9, 1, 4, 0).key,
-  ].sort());
+  assertEquals(
+    keysOf(two.deletions).sort(),
+    [
+      ...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => ltx(0, i, i, 0).key),
+      ltx(1, 1, 4, 0).key,
+      ltx(1, 5, 8, 0).key,
+      ltx(9, 1, 4, 0).key,
+    ].sort(),
+  );
   assertPruneIsSafe(objects, { last: 2 }, two);
 });
 

@@ -1,0 +1,143 @@
+#!/bin/sh
+# litewarden container entrypoint: the pre-start gate in front of Vaultwarden (or any app whose
+# SQLite database Litestream replicates). POSIX sh.
+#
+#   1. No database on disk: `litewarden restore --if-db-not-exists --if-replica-exists` from the
+#      replica in $LITESTREAM_CONFIG. Finding no backup is fine only on a genuine first boot: once
+#      a backup has been seen there (the replica marker), a missing or empty replica stops the
+#      container (exit 3) instead of starting the app on an empty database.
+#   2. A database on disk (just restored, or left from an earlier start of this container):
+#      `litewarden verify --file` on it. A failure stops the container.
+#   3. `exec litestream replicate -exec "<app>"`. When nothing was restored, `litewarden mark`
+#      runs in the background and records the replica as seen as soon as Litestream has uploaded
+#      a restorable snapshot (restore records it itself).
+#
+# A stop is one line on stderr, `litewarden-entrypoint: not starting <app>: <why>`, and the exit
+# code of the litewarden command that failed (README: exit codes).
+#
+# Usage: entrypoint.sh [APP_COMMAND [ARG...]]
+#
+# Environment (default in brackets):
+#   LITEWARDEN_DB                         the database, as named in litestream.yml [/data/db.sqlite3]
+#   LITESTREAM_CONFIG                     Litestream's config, read by both tools [/etc/litestream.yml]
+#   LITEWARDEN_APP_COMMAND                the app, when no arguments are given [/start.sh]
+#   LITEWARDEN_ALLOW_FRESH_START=1        start empty although a backup was seen before
+#   LITEWARDEN_EXPECT_REPLICA=1           a backup must exist: no first-boot exception at all
+#   LITEWARDEN_START_ON_VERIFY_FAILURE=1  start the app even when verify fails (logged)
+#   LITEWARDEN_VERIFY_ARGS                arguments of `verify --file`, split on spaces
+#                                         [--app vaultwarden]
+#   LITEWARDEN_MARK_WAIT                  how long `mark` waits for the first upload; 0: no mark [15m]
+#   LITEWARDEN_MARK_INTERVAL              time between its looks [5s]
+#   LITEWARDEN_BIN, LITESTREAM_BIN        the programs [litewarden, litestream]
+set -u
+
+bin=${LITEWARDEN_BIN:-litewarden}
+litestream=${LITESTREAM_BIN:-litestream}
+db=${LITEWARDEN_DB:-/data/db.sqlite3}
+config=${LITESTREAM_CONFIG:-/etc/litestream.yml}
+verify_args=${LITEWARDEN_VERIFY_ARGS---app vaultwarden}
+mark_wait=${LITEWARDEN_MARK_WAIT:-15m}
+mark_interval=${LITEWARDEN_MARK_INTERVAL:-5s}
+
+log() { printf 'litewarden-entrypoint: %s\n' "$*" >&2; }
+
+is_true() {
+  case "$1" in
+  1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss]) return 0 ;;
+  *) return 1 ;;
+  esac
+}
+
+# What an exit code of litewarden means (README: exit codes).
+meaning() {
+  case "$1" in
+  2) echo "usage or config error" ;;
+  3) echo "no backup found" ;;
+  4) echo "storage unreachable or access denied" ;;
+  5) echo "replica damaged" ;;
+  6) echo "database unhealthy" ;;
+  7) echo "application check failed" ;;
+  8) echo "backup stale" ;;
+  9) echo "refused to overwrite" ;;
+  126 | 127) echo "cannot run $bin" ;;
+  130) echo "interrupted" ;;
+  *) echo "unexpected error" ;;
+  esac
+}
+
+# One argument quoted for Litestream's -exec parser (go-shellwords): it's -> 'it'\''s'.
+quote() {
+  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+if [ "$#" -gt 0 ]; then
+  app=""
+  for arg in "$@"; do app="$app${app:+ }$(quote "$arg")"; done
+  app_name=$1
+else
+  app=${LITEWARDEN_APP_COMMAND:-/start.sh}
+  app_name=$app
+fi
+
+stop() {
+  log "not starting $app_name: $1"
+  exit "$2"
+}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/litewarden-entrypoint.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+# 1. Restore when there is no database. stderr is kept to quote litewarden's reason on failure.
+restored=0
+if [ ! -e "$db" ]; then
+  if is_true "${LITEWARDEN_EXPECT_REPLICA:-}"; then
+    if_replica_exists=""
+  else
+    if_replica_exists="--if-replica-exists"
+  fi
+  # shellcheck disable=SC2086 # $if_replica_exists is one flag or nothing
+  "$bin" restore "$db" --config "$config" --if-db-not-exists $if_replica_exists 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    # litewarden's last error line becomes the reason; everything else it said goes first.
+    why=$(sed -n 's/^litewarden: //p' "$tmp/err" | tail -n 1)
+    grep -vxF "litewarden: $why" "$tmp/err" >&2
+    stop "restore failed (exit $rc, $(meaning "$rc")): ${why:-see above}" "$rc"
+  fi
+  cat "$tmp/err" >&2
+  if [ -e "$db" ]; then
+    restored=1
+  else
+    log "no backup to restore: starting $app_name on a new database (first boot)"
+  fi
+fi
+
+# 2. Verify what will be served (skipped only on a first boot: there is nothing yet).
+if [ -e "$db" ]; then
+  # shellcheck disable=SC2086 # the arguments are split on spaces on purpose
+  "$bin" verify --file "$db" $verify_args >"$tmp/out"
+  rc=$?
+  cat "$tmp/out"
+  if [ "$rc" -ne 0 ]; then
+    why=$(sed -n 's/^  FAIL  *//p' "$tmp/out" | head -n 1 | tr -s ' ')
+    what="verify --file $db failed (exit $rc, $(meaning "$rc")): ${why:-see the report above}"
+    if is_true "${LITEWARDEN_START_ON_VERIFY_FAILURE:-}"; then
+      log "$what; starting $app_name anyway (LITEWARDEN_START_ON_VERIFY_FAILURE=1)"
+    else
+      stop "$what; set LITEWARDEN_START_ON_VERIFY_FAILURE=1 to start anyway" "$rc"
+    fi
+  fi
+fi
+
+# 3. Record the replica as seen once Litestream has uploaded it (restore already did, if it ran).
+#    The mark process stays a child of this PID, i.e. of Litestream after the exec below, and
+#    stops looking when Litestream exits.
+if [ "$restored" -eq 0 ] && [ "$mark_wait" != "0" ]; then
+  "$bin" mark "$db" --config "$config" --wait "$mark_wait" --interval "$mark_interval" \
+    --with-parent </dev/null &
+fi
+
+rm -rf "$tmp"
+trap - EXIT INT TERM
+exec "$litestream" replicate -config "$config" -exec "$app"
