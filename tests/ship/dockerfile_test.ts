@@ -280,7 +280,9 @@ Deno.test("every environment variable of the scripts and the example config is i
   const files = ["scripts/entrypoint.sh", "examples/prune-cron.sh", "examples/litestream.yml"];
   for (const file of files) {
     const text = await Deno.readTextFile(`${ROOT}${file}`);
-    const names = new Set([...text.matchAll(/\$\{(LITE(?:WARDEN|STREAM)_[A-Z_]+)/g)].map((m) => m[1]));
+    const names = new Set(
+      [...text.matchAll(/\$\{(LITE(?:WARDEN|STREAM)_[A-Z_]+)/g)].map((m) => m[1]),
+    );
     assert(names.size > 0, file);
     for (const name of names) assertStringIncludes(readme, name, `${name} (${file})`);
   }

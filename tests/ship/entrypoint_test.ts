@@ -235,96 +235,105 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
       assertEquals(after.firstSeen, marker.firstSeen);
     });
 
-    await t.step("restart with a damaged database on disk: refuses, or starts when told to", async () => {
-      // The disk of the last boot, with a page no table owns (integrity_check fails).
-      const conn = openWalDatabase(db);
-      conn.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-      conn.close();
-      const bytes = await Deno.readFile(db);
-      const grown = new Uint8Array(bytes.length + 4096);
-      grown.set(bytes);
-      const view = new DataView(grown.buffer);
-      view.setUint32(28, view.getUint32(28) + 1); // header page count
-      await Deno.writeFile(db, grown);
+    await t.step(
+      "restart with a damaged database on disk: refuses, or starts when told to",
+      async () => {
+        // The disk of the last boot, with a page no table owns (integrity_check fails).
+        const conn = openWalDatabase(db);
+        conn.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        conn.close();
+        const bytes = await Deno.readFile(db);
+        const grown = new Uint8Array(bytes.length + 4096);
+        grown.set(bytes);
+        const view = new DataView(grown.buffer);
+        view.setUint32(28, view.getUint32(28) + 1); // header page count
+        await Deno.writeFile(db, grown);
 
-      const r = await (await boot("third", {}, true)).done();
-      refused(r, 6, "damaged database", "verify --file", "database unhealthy", "db.integrity");
-      assert(!(await reports()).some((x) => x.boot === "third"));
+        const r = await (await boot("third", {}, true)).done();
+        refused(r, 6, "damaged database", "verify --file", "database unhealthy", "db.integrity");
+        assert(!(await reports()).some((x) => x.boot === "third"));
 
-      const b = await boot("fourth", { LITEWARDEN_START_ON_VERIFY_FAILURE: "1" }, true);
-      assertEquals((await b.app()).boots, ["first", "second", "fourth"]);
-      const r2 = await b.stop();
-      assertEquals(r2.code, 0, r2.stderr);
-      assertEquals(r2.gate.length, 1, r2.stderr);
-      assertMatch(r2.gate[0], /verify --file .* failed \(exit 6, .*starting .* anyway/);
-    });
+        const b = await boot("fourth", { LITEWARDEN_START_ON_VERIFY_FAILURE: "1" }, true);
+        assertEquals((await b.app()).boots, ["first", "second", "fourth"]);
+        const r2 = await b.stop();
+        assertEquals(r2.code, 0, r2.stderr);
+        assertEquals(r2.gate.length, 1, r2.stderr);
+        assertMatch(r2.gate[0], /verify --file .* failed \(exit 6, .*starting .* anyway/);
+      },
+    );
 
-    await t.step("backup lost after it was seen: refuses with one line, or starts fresh when allowed", async () => {
-      const gone = (await replicaKeys()).filter((k) => !k.startsWith(MARKER_PREFIX));
-      assert(gone.length > 0);
-      await storage.delete(gone);
-      const seen = await readMarker(storage);
-      assert(seen);
+    await t.step(
+      "backup lost after it was seen: refuses with one line, or starts fresh when allowed",
+      async () => {
+        const gone = (await replicaKeys()).filter((k) => !k.startsWith(MARKER_PREFIX));
+        assert(gone.length > 0);
+        await storage.delete(gone);
+        const seen = await readMarker(storage);
+        assert(seen);
 
-      const r = await (await boot("fifth")).done();
-      refused(
-        r,
-        3,
-        "lost backup",
-        "restore failed (exit 3, no backup found)",
-        `s3://${BUCKET}/${PREFIX}`,
-        "seen there before",
-        "last seen",
-        "LITEWARDEN_ALLOW_FRESH_START=1",
-      );
-      assert(!(await reports()).some((x) => x.boot === "fifth"));
+        const r = await (await boot("fifth")).done();
+        refused(
+          r,
+          3,
+          "lost backup",
+          "restore failed (exit 3, no backup found)",
+          `s3://${BUCKET}/${PREFIX}`,
+          "seen there before",
+          "last seen",
+          "LITEWARDEN_ALLOW_FRESH_START=1",
+        );
+        assert(!(await reports()).some((x) => x.boot === "fifth"));
 
-      const b = await boot("sixth", { LITEWARDEN_ALLOW_FRESH_START: "1" });
-      assertEquals((await b.app()).boots, ["sixth"]);
-      marker = await waitForMarker(seen); // the new backup is marked once uploaded
-      const r2 = await b.stop();
-      assertEquals(r2.code, 0, r2.stderr);
-      assertStringIncludes(r2.stderr, "starting fresh (LITEWARDEN_ALLOW_FRESH_START=1)");
-    });
+        const b = await boot("sixth", { LITEWARDEN_ALLOW_FRESH_START: "1" });
+        assertEquals((await b.app()).boots, ["sixth"]);
+        marker = await waitForMarker(seen); // the new backup is marked once uploaded
+        const r2 = await b.stop();
+        assertEquals(r2.code, 0, r2.stderr);
+        assertStringIncludes(r2.stderr, "starting fresh (LITEWARDEN_ALLOW_FRESH_START=1)");
+      },
+    );
 
-    await t.step("examples/prune-cron.sh: prune --apply, then verify with ping and metrics", async () => {
-      const pings: string[] = [];
-      const ac = new AbortController();
-      const ping = Deno.serve(
-        { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
-        async (req) => {
-          pings.push(new URL(req.url).pathname);
-          await req.body?.cancel();
-          return new Response("OK");
-        },
-      );
-      try {
-        const metrics = dir.join("litewarden.prom");
-        const out = await new Deno.Command("sh", {
-          args: [`${ROOT}examples/prune-cron.sh`],
-          env: {
-            ...baseEnv,
-            LITEWARDEN_PING_URL: `http://127.0.0.1:${ping.addr.port}/ping/abc`,
-            LITEWARDEN_METRICS_FILE: metrics,
+    await t.step(
+      "examples/prune-cron.sh: prune --apply, then verify with ping and metrics",
+      async () => {
+        const pings: string[] = [];
+        const ac = new AbortController();
+        const ping = Deno.serve(
+          { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+          async (req) => {
+            pings.push(new URL(req.url).pathname);
+            await req.body?.cancel();
+            return new Response("OK");
           },
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const stdout = new TextDecoder().decode(out.stdout);
-        const stderr = new TextDecoder().decode(out.stderr);
-        assertEquals(out.code, 0, `${stdout}\n${stderr}`);
-        const plan = JSON.parse(stdout.slice(0, stdout.indexOf("\n}\n") + 2)) as { ok: boolean };
-        assertEquals(plan.ok, true);
-        assertMatch(stdout, /^OK — /m);
-        assertEquals(pings, ["/ping/abc"]);
-        assertStringIncludes(await Deno.readTextFile(metrics), "litewarden_");
-        assert(!(stdout + stderr).includes(server.credentials.secretAccessKey));
-      } finally {
-        ac.abort();
-        await ping.finished;
-      }
-    });
+        );
+        try {
+          const metrics = dir.join("litewarden.prom");
+          const out = await new Deno.Command("sh", {
+            args: [`${ROOT}examples/prune-cron.sh`],
+            env: {
+              ...baseEnv,
+              LITEWARDEN_PING_URL: `http://127.0.0.1:${ping.addr.port}/ping/abc`,
+              LITEWARDEN_METRICS_FILE: metrics,
+            },
+            stdin: "null",
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const stdout = new TextDecoder().decode(out.stdout);
+          const stderr = new TextDecoder().decode(out.stderr);
+          assertEquals(out.code, 0, `${stdout}\n${stderr}`);
+          const plan = JSON.parse(stdout.slice(0, stdout.indexOf("\n}\n") + 2)) as { ok: boolean };
+          assertEquals(plan.ok, true);
+          assertMatch(stdout, /^OK — /m);
+          assertEquals(pings, ["/ping/abc"]);
+          assertStringIncludes(await Deno.readTextFile(metrics), "litewarden_");
+          assert(!(stdout + stderr).includes(server.credentials.secretAccessKey));
+        } finally {
+          ac.abort();
+          await ping.finished;
+        }
+      },
+    );
 
     await t.step("damaged replica: refuses, naming the object", async () => {
       const snapshot = (await replicaKeys()).find((k) => k.endsWith(".snapshot.lz4"));
