@@ -3,7 +3,7 @@
 # runs under `litestream replicate -exec`. See README, "Running Vaultwarden with litewarden".
 #
 #   docker build -t vaultwarden-litewarden .
-#   docker run --init --env-file vaultwarden.env -p 8080:80 vaultwarden-litewarden
+#   docker run --env-file vaultwarden.env -p 8080:80 vaultwarden-litewarden
 #
 # Multi-arch: docker buildx build --platform linux/amd64,linux/arm64 … (litewarden is compiled on
 # the build machine for each target; no emulation needed for that stage).

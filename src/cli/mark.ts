@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { parseDuration } from "../checks/freshness.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError } from "../errors.ts";
+import { ExitCode, LitewardenError, noBackupError } from "../errors.ts";
 import type { ExitCodeValue } from "../errors.ts";
 import { formatTime } from "../report/format.ts";
 import { listReplica } from "../replica/listing.ts";
@@ -139,7 +139,7 @@ export async function runMark(
         state.storage ??= await openStorage(target);
         const point = await newestPoint(state.storage);
         if (point === undefined) {
-          state.why = new LitewardenError(ExitCode.noBackup, "no backup there yet");
+          state.why = noBackupError("no backup there yet");
           continue;
         }
         const previous = await refreshMarker(state.storage, point, output);
@@ -166,40 +166,42 @@ export async function runMark(
       }); a missing backup there now stops \`restore --if-replica-exists\``,
     );
   }
+  const marks = marked.map((m) => ({
+    location: m.location,
+    newestPoint: m.newestPoint.toISOString(),
+    firstSeen: m.firstSeen,
+  }));
+  if (pending.size === 0) {
+    if (opts.json) {
+      output.out(JSON.stringify({ ok: true, command: "mark", marked: marks }, null, 2));
+    }
+    return ExitCode.ok;
+  }
+
+  const notMarked = [...pending.entries()].map(([t, s]) => ({
+    location: describeTarget(t),
+    reason: s.why?.message ?? "not looked at",
+  }));
+  const when = opts.withParent && Deno.ppid !== parent
+    ? " (stopped looking: the parent process exited)"
+    : opts.wait !== undefined
+    ? ` after waiting ${opts.wait}`
+    : "";
+  const message = `no restorable backup${when} at ${
+    notMarked.map((n) => `${n.location} (${n.reason})`).join(", ")
+  }; marker not written (run \`litewarden mark\` again once Litestream has uploaded a snapshot)`;
+  // Storage trouble says more than "nothing there yet".
+  const code: ExitCodeValue = [...pending.values()].map((s) => s.why?.exitCode)
+    .find((c) => c !== undefined && c !== ExitCode.noBackup) ?? ExitCode.noBackup;
   if (opts.json) {
     output.out(JSON.stringify(
-      {
-        ok: pending.size === 0,
-        command: "mark",
-        marked: marked.map((m) => ({
-          location: m.location,
-          newestPoint: m.newestPoint.toISOString(),
-          firstSeen: m.firstSeen,
-        })),
-        notMarked: [...pending.entries()].map(([t, s]) => ({
-          location: describeTarget(t),
-          reason: s.why?.message ?? null,
-        })),
-      },
+      { ok: false, exitCode: code, error: message, command: "mark", marked: marks, notMarked },
       null,
       2,
     ));
   }
-  if (pending.size === 0) return ExitCode.ok;
-
-  const reasons = [...pending.entries()].map(([t, s]) =>
-    `${describeTarget(t)} (${s.why?.message ?? "not looked at"})`
-  );
-  const waited = opts.wait !== undefined ? ` after waiting ${opts.wait}` : "";
-  const stopped = opts.withParent && Deno.ppid !== parent ? " (the parent process exited)" : "";
-  const codes = [...pending.values()].map((s) => s.why?.exitCode ?? ExitCode.noBackup);
-  const code: ExitCodeValue = codes.find((c) => c !== ExitCode.noBackup) ?? ExitCode.noBackup;
-  throw new LitewardenError(
-    code,
-    `no restorable backup${waited}${stopped} at ${
-      reasons.join(", ")
-    }; marker not written (run \`litewarden mark\` again once Litestream has uploaded a snapshot)`,
-  );
+  output.err(`litewarden: ${message}`);
+  return code;
 }
 
 /** The newest point a latest restore reaches, or undefined when the replica holds nothing yet. */

@@ -209,7 +209,7 @@ Deno.test("bookkeeping gap: a missing migration row fails (7) and predicts the s
   assertEquals(get(checks, "app.release").status, "warn");
   assertMatch(
     get(checks, "app.schema").message,
-    /users_organizations\.reset_password_key \(from migration 20230106151600, not recorded\)/,
+    /users_organizations\.reset_password_key \(from migration 20230106151600, not recorded: a release that has it would run it again and fail\)/,
   );
   assertEquals(exitCodeFor(checks), 7);
 
@@ -223,6 +223,48 @@ Deno.test("bookkeeping gap: a missing migration row fails (7) and predicts the s
   assertEquals(get(r.checks, "app.migrations").status, "warn");
   assertMatch(get(r.checks, "app.migrations").message, /no-op on SQLite/);
   assertEquals(exitCodeFor(r.checks), 0);
+});
+
+Deno.test("a build between two tags: warn, unless the missing migration's objects exist", async () => {
+  await using dir = await makeTempDir();
+  // 1.35.x plus 1.36.0's archives migration but not its sso_auth.binding_hash one.
+  const path = await damaged(
+    dir,
+    "between.sqlite3",
+    `DELETE FROM __diesel_schema_migrations WHERE version IN ('20260505120000', '20260425120000');
+     ALTER TABLE sso_auth DROP COLUMN code_response_error;
+     ALTER TABLE sso_auth DROP COLUMN binding_hash;`,
+  );
+  let r = await app(path);
+  assertEquals(r.app?.releases, null);
+  assertEquals(r.app?.migrations.missing, ["20260425120000"]);
+  const m = get(r.checks, "app.migrations");
+  assertEquals(m.status, "warn");
+  assertEquals(
+    m.message,
+    "between releases: every migration of 1.35.0 – 1.35.8 and 1 of 1.36.0's are recorded, 1 migration of 1.36.0 not yet: 20260425120000 (sso_auth_binding, 1.36.0) (a testing or nightly build?); 1.36.0 applies it at its first start",
+  );
+  assertEquals(
+    get(r.checks, "app.release").message,
+    "no release has this migration set: it lies between 1.35.8 and 1.36.0",
+  );
+  assertEquals(get(r.checks, "app.schema").status, "pass");
+  assertEquals(exitCodeFor(r.checks), 0);
+
+  // The same set with the column already there: the next start would fail.
+  const clash = await damaged(
+    dir,
+    "clash.sqlite3",
+    `DELETE FROM __diesel_schema_migrations WHERE version IN ('20260505120000', '20260425120000');
+     ALTER TABLE sso_auth DROP COLUMN code_response_error;`,
+  );
+  r = await app(clash);
+  assertEquals(get(r.checks, "app.migrations").status, "fail");
+  assertMatch(
+    get(r.checks, "app.migrations").message,
+    /fails, because sso_auth\.binding_hash already exists$/,
+  );
+  assertEquals(exitCodeFor(r.checks), 7);
 });
 
 Deno.test("an unknown future migration: warn 'update litewarden', exit 0", async () => {

@@ -166,6 +166,20 @@ function migrationsCheck(
     const what = `bookkeeping gap: ${plural(a.missing.length, "migration")} of ${
       rangeText(a.nearest)
     } ${a.missing.length === 1 ? "is" : "are"} not recorded: ${listVersions(a.missing)}`;
+    if (a.between && clashes.length === 0) {
+      return warn(
+        "app.migrations",
+        `between releases: every migration of ${rangeText(a.between)} and ${
+          a.applied.length - a.between.versions.size
+        } of ${a.nearest.min}'s are recorded, ${
+          plural(a.missing.length, "migration")
+        } of ${a.nearest.min} not yet: ${
+          listVersions(a.missing)
+        } (a testing or nightly build?); ${a.nearest.min} applies ${
+          a.missing.length === 1 ? "it" : "them"
+        } at its first start`,
+      );
+    }
     if (onlyNoops) {
       return warn(
         "app.migrations",
@@ -228,6 +242,12 @@ function releaseCheck(a: VersionAnalysis): Check {
       `${plural(a.unknown.length, "migration")} no Vaultwarden release has: ${
         listVersions(a.unknown)
       } (a fork, pull-request or testing build?)${rest}`,
+    );
+  }
+  if (a.nearest && a.between) {
+    return warn(
+      "app.release",
+      `no release has this migration set: it lies between ${a.between.max} and ${a.nearest.min}`,
     );
   }
   if (a.nearest) {
@@ -302,7 +322,9 @@ function explainExtra(table: string, column: string | undefined, applied: Set<st
   if (until !== undefined && applied.has(until)) {
     return `${name} (migration ${until} removes it)`;
   }
-  return since !== undefined ? `${name} (from migration ${since}, not recorded)` : name;
+  return since !== undefined
+    ? `${name} (from migration ${since}, not recorded: a release that has it would run it again and fail)`
+    : name;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -67,6 +67,12 @@ export interface VersionAnalysis {
   missing: string[];
   /** The release group whose set equals the applied set exactly (no unknown, none missing). */
   exact: ReleaseGroup | null;
+  /**
+   * When migrations are missing but the set holds every migration of the release group before
+   * `nearest`: that group. The database then comes from a build between two tags (a testing or
+   * nightly image), and the missing versions are the next release's, not a gap.
+   */
+  between: ReleaseGroup | null;
 }
 
 export function analyzeVersions(appliedVersions: Iterable<string>): VersionAnalysis {
@@ -79,6 +85,10 @@ export function analyzeVersions(appliedVersions: Iterable<string>): VersionAnaly
     : RELEASE_GROUPS.find((g) => known.every((v) => g.versions.has(v))) ?? null;
   const missing = nearest ? [...nearest.versions].filter((v) => !set.has(v)).sort(bytewise) : [];
   const knownMatch = nearest && missing.length === 0 ? nearest : null;
+  const previous = nearest ? RELEASE_GROUPS[RELEASE_GROUPS.indexOf(nearest) - 1] : undefined;
+  const between = missing.length > 0 && previous && [...previous.versions].every((v) => set.has(v))
+    ? previous
+    : null;
   return {
     applied,
     highest: applied.at(-1) ?? null,
@@ -88,5 +98,6 @@ export function analyzeVersions(appliedVersions: Iterable<string>): VersionAnaly
     nearest,
     missing,
     exact: knownMatch && unknown.length === 0 ? knownMatch : null,
+    between,
   };
 }
