@@ -418,7 +418,7 @@ export class S3Storage implements Storage {
     }
     if (f.code === "CredentialsProviderError") {
       return this.mapped(
-        `no S3 credentials for ${this.location}: set access-key-id and secret-access-key for the replica, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+        `no S3 credentials for ${this.location}: set access-key-id and secret-access-key for the replica, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY)`,
         ExitCode.storage,
         detail,
       );
