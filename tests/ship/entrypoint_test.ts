@@ -335,6 +335,15 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
       },
     );
 
+    await t.step("wrong prefix, no marker there: LITEWARDEN_EXPECT_REPLICA=1 refuses", async () => {
+      const r = await (await boot("typo", {
+        LITESTREAM_PATH: `${PREFIX}-typo`,
+        LITEWARDEN_EXPECT_REPLICA: "1",
+      })).done();
+      refused(r, 3, "wrong prefix", "restore failed (exit 3, no backup found)", `${PREFIX}-typo`);
+      assert(!(await reports()).some((x) => x.boot === "typo"));
+    });
+
     await t.step("damaged replica: refuses, naming the object", async () => {
       const snapshot = (await replicaKeys()).find((k) => k.endsWith(".snapshot.lz4"));
       assert(snapshot, "no snapshot in the replica");
