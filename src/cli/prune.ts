@@ -168,6 +168,8 @@ async function pruneReplica(
     minAgeMs: opts.minAgeMs,
     now,
     dropV03Tree: opts.v03Tree && !!listing.v03,
+    // `--v03-tree` alone touches only the v0.3 tree.
+    keepAllV05: !opts.hasRule,
   });
   let deleted = 0;
   if (opts.apply && plan.deletions.length > 0) {
@@ -178,6 +180,7 @@ async function pruneReplica(
       minAgeMs: opts.minAgeMs,
       now,
       dropV03Tree: opts.v03Tree && !!fresh.v03,
+      keepAllV05: !opts.hasRule,
     });
     plan = reconcilePlans(plan, replan, location);
     const uninstall = cleanupOnSignal(() => [], () => {

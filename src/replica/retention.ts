@@ -87,7 +87,7 @@ function isoWeek(d: Date): string {
 export function planPrune(
   listing: ReplicaListing,
   rules: KeepRules,
-  opts: { minAgeMs: number; now: Date; dropV03Tree?: boolean },
+  opts: { minAgeMs: number; now: Date; dropV03Tree?: boolean; keepAllV05?: boolean },
 ): PrunePlan {
   const points: RetentionPoint[] = [];
   const candidates: ObjectInfo[] = [];
@@ -141,7 +141,7 @@ export function planPrune(
     }
   }
 
-  if (listing.v05) {
+  if (listing.v05 && !opts.keepAllV05) {
     const snaps = listing.v05.levels.get(9) ?? [];
     const v05Points: RetentionPoint[] = snaps.map((f) => ({
       point: { format: "v0.5" as const, txid: hex16(f.maxTxid), time: f.time },

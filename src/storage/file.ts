@@ -114,12 +114,28 @@ export class FileStorage implements Storage {
   }
 
   async delete(keys: string[]): Promise<void> {
+    const dirs = new Set<string>();
     for (const key of keys) {
       try {
         await Deno.remove(`${this.root}/${key}`);
       } catch (err) {
         if (err instanceof Deno.errors.NotFound) continue;
         throw this.wrap(err, `${this.root}/${key}`);
+      }
+      const slash = key.lastIndexOf("/");
+      if (slash > 0) dirs.add(key.slice(0, slash));
+    }
+    // Remove directories left empty (e.g. a whole generation), deepest first, never the root.
+    for (const dir of [...dirs].sort((a, b) => b.length - a.length)) {
+      let d = dir;
+      while (d) {
+        try {
+          await Deno.remove(`${this.root}/${d}`); // fails unless empty: that is the point
+        } catch {
+          break;
+        }
+        const slash = d.lastIndexOf("/");
+        d = slash > 0 ? d.slice(0, slash) : "";
       }
     }
   }
