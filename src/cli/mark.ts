@@ -41,7 +41,7 @@ export function envFlag(name: string): boolean {
   return /^(1|true|yes)$/i.test(Deno.env.get(name)?.trim() ?? "");
 }
 
-/** "last seen 2026-11-20T09:00:00Z, newest point then 2026-11-20T08:59:58Z". */
+/** "last seen 2026-11-20T09:00:00Z, newest restorable point then 2026-11-20T08:59:58Z". */
 export function describeMarker(m: ReplicaMarker): string {
   const when = (s: string) => {
     const t = new Date(s);
