@@ -249,6 +249,8 @@ try {
       timed(Deno.execPath(), [
         "run",
         "-A",
+        // The V8 flag the compiled binaries carry (deno.json `compile`, scripts/compile_all.sh).
+        "--v8-flags=--max-semi-space-size=4",
         "main.ts",
         "restore",
         ...parallelismArgs,
@@ -312,7 +314,7 @@ try {
   console.log(
     `(${runs} runs each, alternating; RSS from ${
       hasGnuTime ? "/usr/bin/time" : "/proc VmHWM polling"
-    }; litewarden timed as \`deno run -A main.ts restore\`, including Deno start-up)`,
+    }; litewarden timed as \`deno run -A --v8-flags=--max-semi-space-size=4 main.ts restore\`, including Deno start-up)`,
   );
 } finally {
   await tmp?.cleanup();
