@@ -250,7 +250,7 @@ try {
         "run",
         "-A",
         // The V8 flag the compiled binaries carry (deno.json `compile`, scripts/compile_all.sh).
-        "--v8-flags=--max-semi-space-size=4",
+        "--v8-flags=--max-semi-space-size=2",
         "main.ts",
         "restore",
         ...parallelismArgs,
@@ -260,8 +260,23 @@ try {
       ], statFile),
     litestream: (out: string) =>
       timed(litestreamPath(), ["restore", ...parallelismArgs, "-o", out, url], statFile),
+    // verify = restore into a temp dir + integrity_check + foreign_key_check + app detection.
+    verify: (_out: string) =>
+      timed(Deno.execPath(), [
+        "run",
+        "-A",
+        "--v8-flags=--max-semi-space-size=2",
+        "main.ts",
+        "verify",
+        ...parallelismArgs,
+        url,
+      ], statFile),
   };
-  const samples: Record<keyof typeof tools, Sample[]> = { litewarden: [], litestream: [] };
+  const samples: Record<keyof typeof tools, Sample[]> = {
+    litewarden: [],
+    litestream: [],
+    verify: [],
+  };
 
   // Warm-up and correctness check: one restore each, compared byte for byte.
   await removeOutputs(outDir);
@@ -274,8 +289,8 @@ try {
   for (let i = 0; i < runs; i++) {
     // Alternate which tool goes first, so neither always runs on a cache the other warmed.
     const order: (keyof typeof tools)[] = i % 2 === 0
-      ? ["litewarden", "litestream"]
-      : ["litestream", "litewarden"];
+      ? ["litewarden", "litestream", "verify"]
+      : ["verify", "litestream", "litewarden"];
     for (const tool of order) {
       await removeOutputs(outDir);
       const s = await tools[tool](`${outDir}/${tool}.db`);
@@ -308,13 +323,18 @@ try {
     `median litestream restore  ${ls.toFixed(3)} s   peak RSS ${rss(samples.litestream)} MiB`,
   );
   console.log(`ratio litewarden/litestream ${(lw / ls).toFixed(2)}`);
+  const vf = median(samples.verify.map((s) => s.seconds));
+  console.log(
+    `median litewarden verify   ${vf.toFixed(3)} s   peak RSS ${rss(samples.verify)} MiB`,
+  );
+  console.log(`ratio verify/litestream-restore ${(vf / ls).toFixed(2)} (target ≤ 1.5)`);
   console.log(
     `(litewarden start-up alone, \`main.ts --version\`: ${median(startup).toFixed(3)} s)`,
   );
   console.log(
     `(${runs} runs each, alternating; RSS from ${
       hasGnuTime ? "/usr/bin/time" : "/proc VmHWM polling"
-    }; litewarden timed as \`deno run -A --v8-flags=--max-semi-space-size=4 main.ts restore\`, including Deno start-up)`,
+    }; litewarden timed as \`deno run -A --v8-flags=--max-semi-space-size=2 main.ts restore\`, including Deno start-up)`,
   );
 } finally {
   await tmp?.cleanup();

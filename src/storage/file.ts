@@ -66,11 +66,10 @@ export class FileStorage implements Storage {
       }
       throw this.wrap(err, abs);
     }
-    if (!range) return file.readable;
-    await file.seek(range.offset, Deno.SeekMode.Start);
-    if (range.length === undefined) return file.readable;
-    let left = range.length;
-    const buf = new Uint8Array(Math.min(left, 1 << 20));
+    if (range) await file.seek(range.offset, Deno.SeekMode.Start);
+    // 256 KiB reads: `file.readable` reads 64 KiB at a time, and every read is an async round
+    // trip that a restore otherwise waits on.
+    let left = range?.length ?? Number.POSITIVE_INFINITY;
     return new ReadableStream<Uint8Array>({
       async pull(ctrl) {
         if (left <= 0) {
@@ -78,14 +77,15 @@ export class FileStorage implements Storage {
           ctrl.close();
           return;
         }
-        const n = await file.read(buf.subarray(0, Math.min(left, buf.length)));
+        const buf = new Uint8Array(Math.min(left, 256 << 10));
+        const n = await file.read(buf);
         if (n === null) {
           file.close();
           ctrl.close();
           return;
         }
         left -= n;
-        ctrl.enqueue(buf.slice(0, n));
+        ctrl.enqueue(n === buf.length ? buf : buf.subarray(0, n));
       },
       cancel() {
         file.close();
