@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
+import { assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
 import { runCli, runCliJson } from "../support/cli.ts";
 import { makeTempDir } from "../support/tmp.ts";
 
