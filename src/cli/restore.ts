@@ -22,6 +22,7 @@ import {
   syncDir,
   tempPathFor,
 } from "./safe_output.ts";
+import { parseParallelism } from "./options.ts";
 import { resolveCliTarget } from "./target.ts";
 
 export interface RestoreOptions {
@@ -127,10 +128,7 @@ export async function runRestore(
 ): Promise<number> {
   const started = performance.now();
   const req = parseRestoreRequest(opts);
-  const parallelism = Number(opts.parallelism);
-  if (!Number.isInteger(parallelism) || parallelism < 1 || parallelism > 64) {
-    throw usageError(`invalid --parallelism ${opts.parallelism}: expected 1…64`);
-  }
+  const parallelism = parseParallelism(opts.parallelism);
   const resolved = await resolveCliTarget(arg, opts);
   const outPath = opts.output ?? resolved.dbPath;
   if (!outPath) {

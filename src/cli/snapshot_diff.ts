@@ -11,6 +11,7 @@ import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
 import { parseRestoreRequest } from "./restore.ts";
 import { cleanupOnSignal } from "./safe_output.ts";
+import { parseParallelism } from "./options.ts";
 import { resolveCliTarget } from "./target.ts";
 
 export interface DiffOptions {
@@ -83,11 +84,8 @@ export async function runSnapshotDiff(
   const from = parsePoint(opts.from, opts.generation, "--from");
   const to = parsePoint(opts.to, opts.generation, "--to");
   const keyLimit = Number(opts.keys);
-  const parallelism = Number(opts.parallelism);
   if (!Number.isInteger(keyLimit) || keyLimit < 0) throw usageError(`invalid --keys ${opts.keys}`);
-  if (!Number.isInteger(parallelism) || parallelism < 1 || parallelism > 64) {
-    throw usageError(`invalid --parallelism ${opts.parallelism}: expected 1…64`);
-  }
+  const parallelism = parseParallelism(opts.parallelism);
   const resolved = await resolveCliTarget(arg, opts);
   const storage = await openStorage(resolved.replicas[0]);
   const listing = await listReplica(storage, { parallelism });

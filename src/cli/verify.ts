@@ -21,6 +21,7 @@ import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
 import { cleanupOnSignal } from "./safe_output.ts";
+import { parseParallelism } from "./options.ts";
 import { resolveCliTarget } from "./target.ts";
 
 export interface VerifyOptions {
@@ -84,10 +85,7 @@ export async function runVerify(
   output: Output,
 ): Promise<number> {
   const maxAgeMs = opts.maxAge !== undefined ? parseDuration(opts.maxAge, "--max-age") : undefined;
-  const parallelism = Number(opts.parallelism);
-  if (!Number.isInteger(parallelism) || parallelism < 1 || parallelism > 64) {
-    throw usageError(`invalid --parallelism ${opts.parallelism}: expected 1…64`);
-  }
+  const parallelism = parseParallelism(opts.parallelism);
   const app = opts.app as AppMode;
   let results: VerifyResult[];
   if (opts.file !== undefined) {
