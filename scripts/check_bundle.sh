@@ -33,5 +33,8 @@ step "mark --help" mark --help
 # A plain restore never writes the replica marker (only the container gate does).
 [ ! -e "$root/samples/vaultwarden-replica/.litewarden" ] ||
   { echo "bundle check failed: the sample replica was written to" >&2; exit 1; }
+# The S3 backend is imported lazily: prove the bundle carries it (in-process S3 test server).
+(cd "$root" && $DENO run -A scripts/check_bundle_s3.ts "$work/litewarden.js") ||
+  { echo "bundle check failed: list on S3" >&2; exit 1; }
 size=$(wc -c <"$root/dist/litewarden.js")
-echo "bundle ok: dist/litewarden.js ($size bytes) runs --help, list, restore, verify and verify --file without node_modules"
+echo "bundle ok: dist/litewarden.js ($size bytes) runs --help, list (file and S3), restore, verify and verify --file without node_modules"
