@@ -23,7 +23,9 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
     writeErr: (s: string) => output.err(s.trimEnd()),
     // Commander's own usage errors become the same one-line shape as ours.
     outputError: (s: string, write: (s: string) => void) =>
-      write(`litewarden: ${s.replace(/^error: /, "").trimEnd()} (see --help)`),
+      write(
+        `litewarden: ${s.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (see --help)`,
+      ),
   };
   const program = new Command("litewarden")
     .description(
