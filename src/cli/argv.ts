@@ -14,6 +14,7 @@ const LITESTREAM_LONG_FLAGS = new Set([
   "parallelism",
   "replica",
   "force",
+  "dry-run",
   "json",
 ]);
 

@@ -10,6 +10,7 @@ import { readMarker } from "../replica/marker.ts";
 import type { ReplicaMarker } from "../replica/marker.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
 import type { ChosenPlan, RestoreRequest } from "../replica/restore.ts";
+import type { RestorePoint } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
@@ -35,6 +36,7 @@ export interface RestoreOptions {
   generation?: string;
   ifReplicaExists?: boolean;
   ifDbNotExists?: boolean;
+  dryRun?: boolean;
   allowFreshStart?: boolean;
   parallelism: string;
   force?: boolean;
@@ -68,6 +70,7 @@ export function restoreCommand(output: Output, done: (code: number) => void) {
     )
     .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
     .option("--force", "replace an existing output and its -wal/-shm files")
+    .option("--dry-run", "print the restore point and the objects it needs; download nothing")
     .option("--json", "print a JSON summary")
     .addHelpText(
       "after",
@@ -143,7 +146,7 @@ export async function runRestore(
     if (opts.json) output.out(JSON.stringify({ ok: true, skipped: "database exists" }, null, 2));
     return ExitCode.ok;
   }
-  if (existing.length > 0 && !opts.force) refuseOverwrite(existing, absOut);
+  if (existing.length > 0 && !opts.force && !opts.dryRun) refuseOverwrite(existing, absOut);
 
   // Pick the replica whose newest point is newest (Litestream compares replicas the same way).
   let best: { storage: Storage; listing: ReplicaListing; chosen: ChosenPlan } | undefined;
@@ -216,18 +219,46 @@ export async function runRestore(
     );
   }
 
+  if (opts.dryRun) {
+    const objects = planObjects(best.chosen);
+    const bytes = objects.reduce((n, o) => n + o.size, 0);
+    if (opts.json) {
+      output.out(JSON.stringify(
+        {
+          ok: true,
+          command: "restore",
+          dryRun: true,
+          output: absOut,
+          source: best.listing.location,
+          format: best.chosen.format,
+          restorePoint: pointJson(best.chosen.point, new Date()),
+          files: objects.length,
+          bytesToDownload: bytes,
+          objects: objects.map((o) => o.key),
+        },
+        null,
+        2,
+      ));
+    } else {
+      output.out(
+        [
+          `would restore ${absOut} from ${best.listing.location}: ${
+            describeRestorePoint(best.chosen.point)
+          }; ${objects.length} files, ${formatBytes(bytes)} to download:`,
+          ...objects.map((o) => `  ${o.key}  ${formatBytes(o.size)}`),
+        ].join("\n"),
+      );
+    }
+    return ExitCode.ok;
+  }
+
   const dir = parentDir(absOut);
   await Deno.mkdir(dir, { recursive: true });
   const temp = tempPathFor(absOut);
   const uninstall = cleanupOnSignal(() => [temp]);
-  const totalObjects = best.chosen.format === "v0.3"
-    ? 1 + best.chosen.plan.indices.reduce((n, g) => n + g.segments.length, 0)
-    : best.chosen.plan.files.length;
-  const totalBytes = best.chosen.format === "v0.3"
-    ? best.chosen.plan.snapshot.size +
-      best.chosen.plan.indices.reduce((n, g) => n + g.segments.reduce((m, s) => m + s.size, 0), 0)
-    : best.chosen.plan.files.reduce((n, f) => n + f.size, 0);
-  const progress = new Progress("restoring", totalObjects, totalBytes);
+  const objects = planObjects(best.chosen);
+  const totalBytes = objects.reduce((n, o) => n + o.size, 0);
+  const progress = new Progress("restoring", objects.length, totalBytes);
   try {
     const result = await restoreToTemp(best.storage, best.chosen, temp, {
       parallelism,
@@ -272,14 +303,10 @@ export async function runRestore(
         2,
       ));
     } else {
-      const p = result.point;
-      const where = p.format === "v0.3"
-        ? `generation ${p.generation}, WAL index ${p.index!.toString(16).padStart(8, "0")}`
-        : `TXID ${p.txid}`;
       output.err(
-        `restored ${absOut} from ${best.listing.location}: ${where} (${
-          formatTime(p.time)
-        }); ${result.objects} files, ${formatBytes(result.bytesDownloaded)} downloaded, ${
+        `restored ${absOut} from ${best.listing.location}: ${
+          describeRestorePoint(result.point)
+        }; ${result.objects} files, ${formatBytes(result.bytesDownloaded)} downloaded, ${
           formatBytes(result.bytesWritten)
         } written in ${seconds.toFixed(1)}s`,
       );
@@ -292,4 +319,22 @@ export async function runRestore(
   } finally {
     uninstall();
   }
+}
+
+/** The objects a restore downloads, in apply order. */
+function planObjects(chosen: ChosenPlan): { key: string; size: number }[] {
+  if (chosen.format === "v0.5") return chosen.plan.files.map((f) => ({ key: f.key, size: f.size }));
+  const p = chosen.plan;
+  return [
+    { key: p.snapshot.key, size: p.snapshot.size },
+    ...p.indices.flatMap((g) => g.segments.map((s) => ({ key: s.key, size: s.size }))),
+  ];
+}
+
+function describeRestorePoint(p: RestorePoint): string {
+  return `${
+    p.format === "v0.3"
+      ? `generation ${p.generation}, WAL index ${p.index!.toString(16).padStart(8, "0")}`
+      : `TXID ${p.txid}`
+  } (${formatTime(p.time)})`;
 }
