@@ -11,7 +11,10 @@ import {
   writeLitestreamConfig,
 } from "../support/litestream.ts";
 import { openWalDatabase } from "../support/sqlite_writer.ts";
+import { s3TargetFor, startS3Server } from "../support/s3_server.ts";
 import { makeTempDir } from "../support/tmp.ts";
+import { S3Storage } from "../../src/storage/s3.ts";
+import { readAll } from "../../src/storage/storage.ts";
 
 const VW = new URL("../fixtures/vaultwarden/", import.meta.url).pathname;
 const LTX = new URL("../fixtures/ltx/ltx-v0.5.2-block/nochecksum", import.meta.url).pathname;
@@ -336,4 +339,61 @@ Deno.test("verify: SIGINT during the restore exits 130 and leaves no temp direct
     assertEquals([...Deno.readDirSync(tmpdir)].map((e) => e.name), []);
   }
   assert(interrupted, "verify finished before it could be interrupted, three times");
+});
+
+Deno.test("verify: a real Vaultwarden replica on S3, clean and with a corrupted WAL segment", async () => {
+  await using dir = await makeTempDir();
+  const server = await startS3Server();
+  const env = {
+    AWS_ACCESS_KEY_ID: "verify-test-key",
+    AWS_SECRET_ACCESS_KEY: "verify-test-secret-x",
+  };
+  try {
+    await server.createBucket("vault");
+    const dbPath = dir.join("db.sqlite3");
+    await Deno.copyFile(`${VW}vw-1.37.2-populated.sqlite3`, dbPath);
+    await Deno.chmod(dbPath, 0o644);
+    const config = await writeLitestreamConfig(dir.path, [{
+      path: dbPath,
+      replicas: [{
+        type: "s3",
+        bucket: "vault",
+        path: "vw",
+        endpoint: server.endpoint,
+        forcePathStyle: true,
+        accessKeyId: env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      }],
+    }]);
+    const db = openWalDatabase(dbPath);
+    const rep = await startReplicate(config);
+    try {
+      for (let i = 0; i < 3; i++) {
+        db.prepare("UPDATE ciphers SET updated_at = ?").run(`2026-11-0${i + 1} 11:00:00`);
+        await rep.waitForSync();
+      }
+    } finally {
+      await rep.stop();
+      db.close();
+    }
+    // Config form: the credentials come from the config and never reach the report.
+    const clean = await runCliJson<VerifyDoc>(["verify", dbPath, "--config", config, "--json"]);
+    assertEquals(clean.code, 0, clean.stdout);
+    assertEquals(clean.json.app?.releases, { min: "1.37.0", max: "1.37.2" });
+    assert(!clean.stdout.includes(env.AWS_SECRET_ACCESS_KEY));
+
+    const storage = new S3Storage(s3TargetFor(server, "vault", "vw"));
+    let victim = "";
+    for await (const o of storage.list("generations/")) if (o.key.includes("/wal/")) victim = o.key;
+    const bytes = await readAll(await storage.get(victim));
+    bytes[Math.floor(bytes.length / 2)] ^= 0x10;
+    await storage.put(victim, bytes);
+    storage.close?.();
+    const bad = await runCliJson<VerifyDoc>(["verify", dbPath, "--config", config, "--json"]);
+    assertEquals(bad.code, 5, bad.stdout);
+    assertStringIncludes(check(bad.json, "restore.apply")!.message, victim);
+    assert(!bad.stdout.includes(env.AWS_SECRET_ACCESS_KEY));
+  } finally {
+    await server.stop();
+  }
 });
