@@ -11,8 +11,9 @@
  * - Retries are ours (the SDK's are off): exponential backoff with full jitter on 5xx, throttling,
  *   timeouts and dropped connections, a bounded number of attempts.
  *
- * A GET returns once the response headers arrive; if the body stream drops mid-way the stream
- * errors and the caller decides whether to re-request (a ranged GET from where it stopped).
+ * A GET returns once the response headers arrive; if the body drops mid-way (an error, or fewer
+ * bytes than Content-Length) the rest is re-requested with a ranged GET from where it stopped,
+ * with the same backoff and attempt limit.
  *
  * Error messages are built from the error code, HTTP status, bucket and endpoint only: the SDK's
  * own messages and error objects are never passed on (they can echo request details), and every
@@ -33,7 +34,7 @@ import {
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { createHash } from "node:crypto";
 import type { S3ReplicaTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError } from "../errors.ts";
+import { ExitCode, LitewardenError, storageError } from "../errors.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
@@ -266,6 +267,15 @@ export class S3Storage implements Storage {
 
   async get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
     if (range?.length === 0) return emptyStream();
+    const first = await this.getOnce(key, range);
+    return this.resumable(key, range, first.body, first.length);
+  }
+
+  /** One GET (with request retries); the body stream as the SDK gives it. */
+  private async getOnce(
+    key: string,
+    range?: ByteRange,
+  ): Promise<{ body: ReadableStream<Uint8Array>; length: number | undefined }> {
     let header: string | undefined;
     if (range && (range.offset > 0 || range.length !== undefined)) {
       header = range.length === undefined
@@ -289,9 +299,73 @@ export class S3Storage implements Storage {
       res = await fetchOne(`/${key}`);
       this.slashKeys.add(key);
     }
-    if (!res.Body) return emptyStream();
+    if (!res.Body) return { body: emptyStream(), length: 0 };
     // Under Deno the body is a Node IncomingMessage with the SDK's stream mixin.
-    return res.Body.transformToWebStream() as ReadableStream<Uint8Array>;
+    const body = res.Body.transformToWebStream() as ReadableStream<Uint8Array>;
+    return { body, length: res.ContentLength };
+  }
+
+  /**
+   * A GET body that survives dropped connections: when the stream errors, or ends before
+   * Content-Length bytes, the rest is re-requested with a ranged GET (with the usual backoff), so a
+   * flaky link costs a retry instead of a failed multi-GB restore — and a cut-off body is never
+   * mistaken for a truncated (damaged) object.
+   */
+  private resumable(
+    key: string,
+    range: ByteRange | undefined,
+    first: ReadableStream<Uint8Array>,
+    contentLength: number | undefined,
+  ): ReadableStream<Uint8Array> {
+    const start = range?.offset ?? 0;
+    const expected = contentLength;
+    let reader = first.getReader();
+    let consumed = 0;
+    let resumes = 0;
+    const reopen = async (cause: unknown) => {
+      if (resumes + 1 >= this.opts.maxAttempts) {
+        throw storageError(
+          `the download of ${key} from ${this.location} broke off ${resumes + 1} times (last: ${
+            describeDrop(cause)
+          }); check the network and try again`,
+        );
+      }
+      resumes++;
+      const cap = Math.min(this.opts.retryMaxDelayMs, this.opts.retryBaseDelayMs * 2 ** resumes);
+      await sleep(Math.random() * cap);
+      reader.cancel().catch(() => {});
+      const rest: ByteRange = {
+        offset: start + consumed,
+        length: expected !== undefined ? expected - consumed : undefined,
+      };
+      const next = await this.getOnce(key, rest);
+      reader = next.body.getReader();
+    };
+    return new ReadableStream<Uint8Array>({
+      pull: async (ctrl) => {
+        for (;;) {
+          let chunk: ReadableStreamReadResult<Uint8Array>;
+          try {
+            chunk = await reader.read();
+          } catch (err) {
+            await reopen(err);
+            continue;
+          }
+          if (chunk.done) {
+            if (expected !== undefined && consumed < expected) {
+              await reopen(new Error(`connection closed after ${consumed} of ${expected} bytes`));
+              continue;
+            }
+            ctrl.close();
+            return;
+          }
+          consumed += chunk.value.length;
+          ctrl.enqueue(chunk.value);
+          return;
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
   }
 
   // ---- put ----
@@ -776,6 +850,13 @@ function emptyStream(): ReadableStream<Uint8Array> {
 
 function clamp(n: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, Math.floor(n)));
+}
+
+/** A short reason for a broken download, without request details (which may carry secrets). */
+function describeDrop(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string") return code;
+  return err instanceof Error ? err.message.slice(0, 120) : String(err);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -744,11 +744,13 @@ Deno.test("providers without DeleteObjects fall back to single deletes", async (
   }
 });
 
-Deno.test("a body that drops mid-way errors the stream (left to the caller)", async () => {
+Deno.test("a body that keeps dropping mid-way fails with exit 4 after max attempts", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
+  let conns = 0;
   const serve = (async () => {
     for await (const conn of listener) {
+      conns++;
       await conn.read(new Uint8Array(65536)).catch(() => null);
       const head =
         "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000\r\n\r\n";
@@ -756,10 +758,53 @@ Deno.test("a body that drops mid-way errors the stream (left to the caller)", as
       conn.close();
     }
   })();
-  const s = new S3Storage(fakeTarget(`http://127.0.0.1:${port}`), FAST);
+  const s = new S3Storage(fakeTarget(`http://127.0.0.1:${port}`), { ...FAST, maxAttempts: 3 });
   try {
     const stream = await s.get("k");
-    await assert.rejects(readAll(stream));
+    await expectError(readAll(stream), ExitCode.storage, "broke off 3 times");
+    assert.equal(conns, 3);
+  } finally {
+    s.close();
+    listener.close();
+    await serve.catch(() => {});
+  }
+});
+
+Deno.test("a body that drops once resumes with a ranged GET and yields every byte", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const object = new Uint8Array(5000).map((_, i) => (i * 7) % 251);
+  const ranges: (string | null)[] = [];
+  let dropAfter: number | undefined = 1234; // the next response breaks off after this many bytes
+  const serve = (async () => {
+    for await (const conn of listener) {
+      const buf = new Uint8Array(65536);
+      const n = await conn.read(buf).catch(() => null);
+      const req = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+      const range = /\r\nrange: bytes=(\d+)-(\d*)/i.exec(req);
+      ranges.push(range ? `${range[1]}-${range[2]}` : null);
+      const from = range ? Number(range[1]) : 0;
+      const to = range && range[2] ? Number(range[2]) + 1 : object.length;
+      const part = object.subarray(from, to);
+      const head = `HTTP/1.1 ${
+        range ? "206 Partial Content" : "200 OK"
+      }\r\ncontent-type: application/octet-stream\r\ncontent-length: ${part.length}\r\nconnection: close\r\n\r\n`;
+      await conn.write(text(head)).catch(() => 0);
+      await conn.write(dropAfter !== undefined ? part.subarray(0, dropAfter) : part).catch(() => 0);
+      dropAfter = undefined;
+      conn.close();
+    }
+  })();
+  const s = new S3Storage(fakeTarget(`http://127.0.0.1:${port}`), FAST);
+  try {
+    assert.deepEqual(await readAll(await s.get("k")), object);
+    assert.deepEqual(ranges, [null, "1234-4999"]);
+    // A ranged read resumes inside its own range.
+    ranges.length = 0;
+    assert.deepEqual(
+      await readAll(await s.get("k", { offset: 100, length: 50 })),
+      object.subarray(100, 150),
+    );
   } finally {
     s.close();
     listener.close();
