@@ -17,11 +17,13 @@ import { verifyJson, verifyText } from "../report/verify_report.ts";
 import type { VerifyResult } from "../report/verify_report.ts";
 import { listReplica } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
+import type { RestoreRequest } from "../replica/restore.ts";
 import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
 import { cleanupOnSignal } from "./safe_output.ts";
 import { parseParallelism } from "./options.ts";
+import { parseRestoreRequest } from "./restore.ts";
 import { resolveCliTarget } from "./target.ts";
 
 export interface VerifyOptions {
@@ -36,6 +38,10 @@ export interface VerifyOptions {
   metricsFile?: string;
   parallelism: string;
   json?: boolean;
+  timestamp?: string;
+  index?: string;
+  txid?: string;
+  generation?: string;
 }
 
 export function verifyCommand(output: Output, done: (code: number) => void) {
@@ -52,6 +58,10 @@ export function verifyCommand(output: Output, done: (code: number) => void) {
     .option("--file <path>", "check a local SQLite file in place, strictly read-only (no replica)")
     .option("--all", "verify every database in the config, concurrently")
     .option("--quick", "PRAGMA quick_check instead of the full integrity_check")
+    .option("--timestamp <time>", "verify the point at this RFC 3339 time instead of the latest")
+    .option("--index <hex>", "v0.3: verify the point at the end of this WAL index")
+    .option("--txid <hex>", "v0.5: verify the point at this TXID")
+    .option("--generation <id>", "v0.3: verify a point of this generation")
     .addOption(
       new Option("--app <app>", "application checks").choices(["auto", "vaultwarden", "none"])
         .default("auto"),
@@ -87,10 +97,15 @@ export async function runVerify(
   const maxAgeMs = opts.maxAge !== undefined ? parseDuration(opts.maxAge, "--max-age") : undefined;
   const parallelism = parseParallelism(opts.parallelism);
   const app = opts.app as AppMode;
+  // Same point syntax and checks as restore: verify can prove an older point restores too.
+  const point = parseRestoreRequest({ ...opts, parallelism: opts.parallelism });
   let results: VerifyResult[];
   if (opts.file !== undefined) {
     if (arg !== undefined || opts.all) {
       throw usageError("--file checks one local file: give no TARGET and no --all");
+    }
+    if (point.timestamp || point.index !== undefined || point.txid !== undefined) {
+      throw usageError("--timestamp, --index and --txid choose a replica point; --file has none");
     }
     results = [await verifyFile(opts.file, { quick: !!opts.quick, app })];
   } else if (opts.all) {
@@ -104,13 +119,14 @@ export async function runVerify(
     if (dbs.length === 0) throw usageError(`${configPath} lists no databases`);
     results = await Promise.all(
       dbs.map((db) =>
-        verifyTarget(db, { ...opts, config: configPath }, { maxAgeMs, parallelism, app }).catch((
-          err,
-        ) => failedResult(db, err))
+        verifyTarget(db, { ...opts, config: configPath }, { maxAgeMs, parallelism, app, point })
+          .catch((
+            err,
+          ) => failedResult(db, err))
       ),
     );
   } else {
-    results = [await verifyTarget(arg, opts, { maxAgeMs, parallelism, app })];
+    results = [await verifyTarget(arg, opts, { maxAgeMs, parallelism, app, point })];
   }
 
   const now = new Date();
@@ -139,6 +155,8 @@ interface VerifySettings {
   maxAgeMs?: number;
   parallelism: number;
   app: AppMode;
+  /** The restore point to verify; empty = latest. */
+  point: RestoreRequest;
 }
 
 /** Layers 1–6 for one database (all its replicas; the newest one is restored and checked). */
@@ -204,7 +222,7 @@ async function verifyReplica(
   // Layer 2: plan the latest restore; name-level and header-level chain checks.
   let chosen;
   try {
-    chosen = chooseRestorePlan(listing, {});
+    chosen = chooseRestorePlan(listing, settings.point);
   } catch (err) {
     checks.push(errorCheck("chain.plan", err));
     return finish();

@@ -397,3 +397,35 @@ Deno.test("verify: a real Vaultwarden replica on S3, clean and with a corrupted 
     await server.stop();
   }
 });
+
+Deno.test("verify --txid / --index / --timestamp prove an older point restores", async () => {
+  for (let txid = 1; txid <= 4; txid++) {
+    const hex = txid.toString(16).padStart(16, "0");
+    const r = await runCliJson<VerifyDoc & { restorePoint: { txid: string } }>([
+      "verify",
+      `file://${LTX}`,
+      "--app",
+      "none",
+      "--txid",
+      hex,
+      "--json",
+    ]);
+    assertEquals(r.code, 0, r.stdout);
+    assertEquals(r.json.restorePoint.txid, hex);
+  }
+  const sample = new URL("../../samples/vaultwarden-replica", import.meta.url).pathname;
+  const byIndex = await verify(`file://${sample}`, "--index", "2");
+  assertEquals(byIndex.code, 0, byIndex.stdout);
+  assertEquals(byIndex.json.restorePoint?.index, 2);
+  const outside = await verify(
+    `file://${LTX}`,
+    "--app",
+    "none",
+    "--timestamp",
+    "2020-01-01T00:00:00Z",
+  );
+  assertEquals(outside.code, 3, outside.stdout);
+  assertEquals(check(outside.json, "chain.plan")?.status, "fail");
+  const misuse = await runCli(["verify", "--file", "x.db", "--txid", "0000000000000001"]);
+  assertEquals(misuse.code, 2);
+});
