@@ -38,7 +38,8 @@ Deno.test({
       db.close();
     }
     const args = ["run", "-A", MAIN, "restore", `file://${replica}`];
-    const env = { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+    // Other test files set NO_PROGRESS in this process; the children must not inherit it.
+    const env = { NO_COLOR: "1", NO_PROGRESS: "" };
     // On a terminal: `script` runs the command on a pseudo-terminal and copies what it shows.
     const cmd = [Deno.execPath(), ...args, "-o", dir.join("tty.db")].map((a) => `'${a}'`).join(" ");
     const tty = await new Deno.Command("script", {
