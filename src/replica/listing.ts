@@ -3,6 +3,8 @@ import {
   LTX_TRAILER_SIZE,
   parseLtxHeader,
   parseLtxTrailer,
+  validateLtxHeader,
+  validateLtxTrailer,
 } from "../formats/ltx_header.ts";
 import type { LtxHeader } from "../formats/ltx_header.ts";
 import { FormatError } from "../formats/format_error.ts";
@@ -97,7 +99,9 @@ export async function readOneLtxMeta(storage: Storage, f: LtxFile): Promise<LtxM
       ),
     ]);
     const header = parseLtxHeader(head);
+    validateLtxHeader(header);
     const trailer = parseLtxTrailer(tail);
+    validateLtxTrailer(header, trailer);
     if (header.minTxid !== f.minTxid || header.maxTxid !== f.maxTxid) {
       throw new FormatError(
         `header says TXIDs ${header.minTxid}-${header.maxTxid}, the name says ${f.minTxid}-${f.maxTxid}`,

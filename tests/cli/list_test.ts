@@ -291,3 +291,16 @@ async function copyTree(from: string, to: string): Promise<void> {
     }
   }
 }
+
+Deno.test("list: an LTX header that breaks the format rules is exit 5 naming the file", async () => {
+  await using dir = await makeTempDir();
+  await copyTree(`${FIXTURES}ltx-v0.5.2-block/nochecksum`, dir.path);
+  const victim = `${dir.path}/ltx/0/0000000000000002-0000000000000002.ltx`;
+  const bytes = await Deno.readFile(victim);
+  bytes[7] |= 0x10; // an unknown header flag bit (flags are bytes 4–7)
+  await Deno.writeFile(victim, bytes);
+  const r = await runCli(["list", `file://${dir.path}`]);
+  assertEquals(r.code, 5, r.stderr);
+  assertStringIncludes(r.stderr, "ltx/0/0000000000000002-0000000000000002.ltx");
+  assertStringIncludes(r.stderr, "unknown bits");
+});
