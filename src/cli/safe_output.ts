@@ -53,25 +53,51 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** What to clean up when the process is interrupted; see {@link cleanupOnSignal}. */
+interface InterruptCleanup {
+  tempPaths: () => string[];
+  onInterrupt?: () => void;
+}
+
+const INTERRUPT_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+const activeCleanups = new Set<InterruptCleanup>();
+
 /**
- * Removes `tempPath` if the process is interrupted (SIGINT/SIGTERM) and exits 130, so an
- * interrupted restore never leaves a partial file. Returns a function that uninstalls it.
+ * One listener for the whole process: it runs every registered cleanup before exiting. (With one
+ * listener per caller, the first one to run would exit and strand the others' temp files, e.g.
+ * `verify --all` restoring several databases at once.)
  */
-export function cleanupOnSignal(tempPaths: () => string[], onInterrupt?: () => void): () => void {
-  const handler = () => {
-    for (const p of tempPaths()) {
+function onInterruptSignal(): void {
+  for (const c of activeCleanups) {
+    for (const p of c.tempPaths()) {
       try {
         Deno.removeSync(p, { recursive: true });
       } catch {
         // Already gone.
       }
     }
-    onInterrupt?.();
-    Deno.exit(130);
-  };
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, handler);
+  }
+  for (const c of activeCleanups) c.onInterrupt?.();
+  Deno.exit(130);
+}
+
+/**
+ * Removes the paths `tempPaths()` returns at that moment if the process is interrupted
+ * (SIGINT/SIGTERM) and exits 130, so an interrupted restore never leaves a partial file. Install
+ * it before creating the temp path, and uninstall it only after removing the path: once the last
+ * cleanup is uninstalled the signal's default action (termination, no cleanup) applies again.
+ * Returns a function that uninstalls it.
+ */
+export function cleanupOnSignal(tempPaths: () => string[], onInterrupt?: () => void): () => void {
+  const entry: InterruptCleanup = { tempPaths, onInterrupt };
+  if (activeCleanups.size === 0) {
+    for (const s of INTERRUPT_SIGNALS) Deno.addSignalListener(s, onInterruptSignal);
+  }
+  activeCleanups.add(entry);
   return () => {
-    for (const s of signals) Deno.removeSignalListener(s, handler);
+    if (!activeCleanups.delete(entry)) return;
+    if (activeCleanups.size === 0) {
+      for (const s of INTERRUPT_SIGNALS) Deno.removeSignalListener(s, onInterruptSignal);
+    }
   };
 }

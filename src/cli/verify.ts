@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { checkApplication } from "../apps/check_application.ts";
 import type { AppMode } from "../apps/check_application.ts";
-import { exitCodeFor, fail, pass, skip, worstExitCode } from "../checks/check.ts";
+import { exitCodeFor, fail, pass, skip, warn, worstExitCode } from "../checks/check.ts";
 import type { Check } from "../checks/check.ts";
 import { chainChecks, listingChecks } from "../checks/chain.ts";
 import { checkDatabaseFile } from "../checks/database.ts";
@@ -143,7 +143,17 @@ export async function runVerify(
   } else {
     output.out(results.map((r) => verifyText(r, now)).join("\n\n"));
   }
-  if (opts.metricsFile) await writeMetrics(opts.metricsFile, results, now);
+  if (opts.metricsFile) {
+    // Like a failed ping, a metrics file that cannot be written is a warning: the exit code stays
+    // the verdict (and the ping below still goes out).
+    await writeMetrics(opts.metricsFile, results, now).catch((err: unknown) =>
+      output.err(
+        `litewarden: warning: could not write the metrics file ${opts.metricsFile}: ${
+          err instanceof Error ? err.message : String(err)
+        }`,
+      )
+    );
+  }
   if (opts.pingUrl) {
     const err = await sendPing(opts.pingUrl, code === 0, results.map((r) => verifyJson(r, now)));
     if (err) output.err(`litewarden: warning: ${err}`);
@@ -171,12 +181,19 @@ async function verifyTarget(
   for (const target of resolved.replicas) {
     results.push(await verifyReplica(target, opts, settings));
   }
-  // One replica is the common case; with several, report the worst one.
-  const worst = results.reduce((a, b) => (b.exitCode !== 0 && a.exitCode === 0 ? b : a));
+  // One replica is the common case; with several, report the one with the most severe exit code
+  // (which is the run's exit code) and name every replica's verdict.
+  const code = worstExitCode(results.map((r) => r.exitCode));
+  const worst = results.find((r) => r.exitCode === code) ?? results[0];
   if (results.length > 1) {
-    worst.checks.push(
-      pass("replicas", `${results.length} replicas verified; this report shows ${worst.location}`),
+    const verdicts = results.map((r) =>
+      `${r.location} ${r.exitCode === 0 ? "ok" : `exit ${r.exitCode}`}`
     );
+    const text = `${results.length} replicas verified (${
+      verdicts.join(", ")
+    }); this report shows ${worst.location}`;
+    const othersFailed = results.some((r) => r !== worst && r.exitCode !== 0);
+    worst.checks.push(othersFailed ? warn("replicas", text) : pass("replicas", text));
   }
   worst.subject = resolved.dbPath ?? worst.subject;
   worst.seconds = (performance.now() - started) / 1000;
@@ -231,10 +248,13 @@ async function verifyReplica(
   result.restorePoint = chosen.point;
   checks.push(...chainChecks(listing, summary, chosen));
 
-  // Layer 3: restore into a temp directory that is removed on every exit path.
-  const tempDir = await Deno.makeTempDir({ prefix: "litewarden-verify-" });
-  const uninstall = cleanupOnSignal(() => [tempDir]);
+  // Layer 3: restore into a temp directory that is removed on every exit path. The signal
+  // cleanup is in place before the directory exists (created synchronously, so no signal can be
+  // handled between its creation and `tempDir` being set) and stays until it is removed.
+  let tempDir: string | undefined;
+  const uninstall = cleanupOnSignal(() => (tempDir ? [tempDir] : []));
   try {
+    tempDir = Deno.makeTempDirSync({ prefix: "litewarden-verify-" });
     const dbPath = `${tempDir}/restored.sqlite3`;
     const t0 = performance.now();
     let restored;
@@ -279,8 +299,8 @@ async function verifyReplica(
       result.app = appResult.app;
     }
   } finally {
+    if (tempDir) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
     uninstall();
-    await Deno.remove(tempDir, { recursive: true }).catch(() => {});
   }
   checks.push(freshnessCheck(summary.newest, settings.maxAgeMs, new Date()));
   return finish();

@@ -11,7 +11,7 @@ export async function sendPing(
   ok: boolean,
   body: unknown,
 ): Promise<string | undefined> {
-  const target = ok ? url : `${url.replace(/\/+$/, "")}/fail`;
+  const target = ok ? url : failUrl(url);
   try {
     const res = await fetch(target, {
       method: "POST",
@@ -24,6 +24,20 @@ export async function sendPing(
     return undefined;
   } catch (err) {
     return `ping to ${safe(target)} failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+/**
+ * `<url>/fail`, appended to the path so a query stays a query (healthchecks.io:
+ * `https://hc-ping.com/UUID?rid=…` → `https://hc-ping.com/UUID/fail?rid=…`).
+ */
+function failUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.pathname = `${u.pathname.replace(/\/+$/, "")}/fail`;
+    return u.href;
+  } catch {
+    return `${url.replace(/\/+$/, "")}/fail`;
   }
 }
 
@@ -57,40 +71,40 @@ export async function writeMetrics(
     lastSuccess.set(m[1], m[2]);
   }
   const nowSec = Math.floor(now.getTime() / 1000);
-  const lines = [
-    "# HELP litewarden_verify_success 1 if the last verify passed, else 0.",
-    "# TYPE litewarden_verify_success gauge",
-    "# HELP litewarden_verify_exit_code Exit code of the last verify (see README).",
-    "# TYPE litewarden_verify_exit_code gauge",
-    "# HELP litewarden_verify_last_run_timestamp_seconds When verify last ran.",
-    "# TYPE litewarden_verify_last_run_timestamp_seconds gauge",
-    "# HELP litewarden_verify_last_success_timestamp_seconds When verify last passed.",
-    "# TYPE litewarden_verify_last_success_timestamp_seconds gauge",
-    "# HELP litewarden_restore_point_age_seconds Age of the newest restorable point.",
-    "# TYPE litewarden_restore_point_age_seconds gauge",
-    "# HELP litewarden_verify_check_failures Failed checks in the last verify.",
-    "# TYPE litewarden_verify_check_failures gauge",
-  ];
+  // The text format wants each metric's HELP, TYPE and samples together, in one group.
+  const help: Record<string, string> = {
+    litewarden_verify_success: "1 if the last verify passed, else 0.",
+    litewarden_verify_exit_code: "Exit code of the last verify (see README).",
+    litewarden_verify_last_run_timestamp_seconds: "When verify last ran.",
+    litewarden_verify_last_success_timestamp_seconds: "When verify last passed.",
+    litewarden_restore_point_age_seconds: "Age of the newest restorable point.",
+    litewarden_verify_check_failures: "Failed checks in the last verify.",
+  };
+  const samples = new Map<string, string[]>(Object.keys(help).map((name) => [name, []]));
+  const add = (name: string, label: string, value: string | number) =>
+    samples.get(name)!.push(`${name}${label} ${value}`);
   for (const r of results) {
-    const db = r.subject.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+    const db = r.subject.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
     const label = `{database="${db}"}`;
     const ok = r.exitCode === 0;
     if (ok) lastSuccess.set(db, String(nowSec));
-    lines.push(`litewarden_verify_success${label} ${ok ? 1 : 0}`);
-    lines.push(`litewarden_verify_exit_code${label} ${r.exitCode}`);
-    lines.push(`litewarden_verify_last_run_timestamp_seconds${label} ${nowSec}`);
+    add("litewarden_verify_success", label, ok ? 1 : 0);
+    add("litewarden_verify_exit_code", label, r.exitCode);
+    add("litewarden_verify_last_run_timestamp_seconds", label, nowSec);
     const last = lastSuccess.get(db);
-    if (last) lines.push(`litewarden_verify_last_success_timestamp_seconds${label} ${last}`);
+    if (last) add("litewarden_verify_last_success_timestamp_seconds", label, last);
     if (r.restorePoint) {
       const age = Math.round((now.getTime() - r.restorePoint.time.getTime()) / 1000);
-      lines.push(`litewarden_restore_point_age_seconds${label} ${age}`);
+      add("litewarden_restore_point_age_seconds", label, age);
     }
-    lines.push(
-      `litewarden_verify_check_failures${label} ${
-        r.checks.filter((c) => c.status === "fail").length
-      }`,
-    );
+    const failures = r.checks.filter((c) => c.status === "fail").length;
+    add("litewarden_verify_check_failures", label, failures);
   }
+  const lines = [...samples].flatMap(([name, list]) => [
+    `# HELP ${name} ${help[name]}`,
+    `# TYPE ${name} gauge`,
+    ...list,
+  ]);
   await writeFileAtomic(path, lines.join("\n") + "\n");
 }
 
