@@ -117,7 +117,7 @@ function checkSync(path: string, opts: { quick: boolean; restored: boolean }): C
   checks.push(pass("db.header", describeHeader(header)));
 
   // file.size
-  checks.push(sizeCheck(path, size, header));
+  checks.push(sizeCheck(path, size, header, opts.restored));
 
   // Sidecar files: a -wal with committed pages, a hot rollback journal.
   const wal = walCheck(path, header, size);
@@ -246,8 +246,20 @@ function describeHeader(h: DatabaseHeader): string {
 }
 
 /** Truncation from the header alone (VAULTWARDEN-SCHEMA §7.2). */
-function sizeCheck(path: string, size: number, h: DatabaseHeader): Check {
+function sizeCheck(path: string, size: number, h: DatabaseHeader, restored: boolean): Check {
   const ps = h.pageSize;
+  // A replay that ends on a size the last transaction's header disagrees with has lost committed
+  // transactions: e.g. the last WAL segment of an index that another index follows is missing,
+  // which no offset or name check can see. In a restored copy that is replica damage (exit 5).
+  if (restored && h.pageCountValid && size % ps === 0 && size / ps !== h.pageCount) {
+    return fail(
+      "file.size",
+      `the restored database has ${
+        size / ps
+      } pages but its header says ${h.pageCount}: the replay missed committed transactions; a WAL segment at the end of an index is probably missing from the replica`,
+      ExitCode.damaged,
+    );
+  }
   const walHint = nonEmptySize(`${path}-wal`) > 0
     ? " (the -wal beside it may hold the missing pages)"
     : "";

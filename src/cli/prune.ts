@@ -21,7 +21,7 @@ import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
-import { cleanupOnSignal } from "./safe_output.ts";
+import { cleanupOnSignal, withTempDir } from "./safe_output.ts";
 import { resolveCliTarget } from "./target.ts";
 
 export interface PruneOptions {
@@ -271,20 +271,19 @@ async function verifyV05Restorable(storage: Storage, listing: ReplicaListing): P
   }
   const v05Only: ReplicaListing = { ...listing, v03: undefined };
   const chosen = chooseRestorePlan(v05Only, {});
-  const dir = await Deno.makeTempDir({ prefix: "litewarden-prune-" });
-  try {
-    await restoreToTemp(storage, chosen, `${dir}/v05.sqlite3`, { parallelism: 8 });
-  } catch (err) {
-    if (err instanceof LitewardenError) {
-      throw new LitewardenError(
-        err.exitCode,
-        `the v0.5 history does not restore, so the v0.3 tree stays: ${err.message}`,
-      );
+  await withTempDir("litewarden-prune-", async (dir) => {
+    try {
+      await restoreToTemp(storage, chosen, `${dir}/v05.sqlite3`, { parallelism: 8 });
+    } catch (err) {
+      if (err instanceof LitewardenError) {
+        throw new LitewardenError(
+          err.exitCode,
+          `the v0.5 history does not restore, so the v0.3 tree stays: ${err.message}`,
+        );
+      }
+      throw err;
     }
-    throw err;
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  });
 }
 
 /** Fails early (exit 4) when the credentials may not delete, before any real deletion. */

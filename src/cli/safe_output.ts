@@ -101,3 +101,20 @@ export function cleanupOnSignal(tempPaths: () => string[], onInterrupt?: () => v
     }
   };
 }
+
+/**
+ * Runs `fn` with a fresh temp directory that is removed on every exit path, SIGINT and SIGTERM
+ * included: the signal cleanup is installed before the directory exists (created synchronously,
+ * so no signal is handled between its creation and its registration) and stays until it is gone.
+ */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  let dir: string | undefined;
+  const uninstall = cleanupOnSignal(() => (dir ? [dir] : []));
+  try {
+    dir = Deno.makeTempDirSync({ prefix });
+    return await fn(dir);
+  } finally {
+    if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    uninstall();
+  }
+}

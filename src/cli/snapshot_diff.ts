@@ -10,7 +10,7 @@ import type { RestorePoint } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
 import { parseRestoreRequest } from "./restore.ts";
-import { cleanupOnSignal } from "./safe_output.ts";
+import { withTempDir } from "./safe_output.ts";
 import { parseParallelism } from "./options.ts";
 import { resolveCliTarget } from "./target.ts";
 
@@ -91,9 +91,7 @@ export async function runSnapshotDiff(
   const listing = await listReplica(storage, { parallelism });
   const fromPlan = chooseRestorePlan(listing, from);
   const toPlan = chooseRestorePlan(listing, to);
-  const dir = await Deno.makeTempDir({ prefix: "litewarden-diff-" });
-  const uninstall = cleanupOnSignal(() => [dir]);
-  try {
+  return await withTempDir("litewarden-diff-", async (dir) => {
     await restoreToTemp(storage, fromPlan, `${dir}/from.sqlite3`, { parallelism });
     await restoreToTemp(storage, toPlan, `${dir}/to.sqlite3`, { parallelism });
     const diff = diffDatabases(`${dir}/from.sqlite3`, `${dir}/to.sqlite3`, keyLimit);
@@ -116,10 +114,7 @@ export async function runSnapshotDiff(
       output.out(diffText(fromPlan.point, toPlan.point, diff));
     }
     return ExitCode.ok;
-  } finally {
-    uninstall();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  });
 }
 
 function describe(p: RestorePoint): string {

@@ -21,7 +21,7 @@ import type { RestoreRequest } from "../replica/restore.ts";
 import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
-import { cleanupOnSignal } from "./safe_output.ts";
+import { withTempDir } from "./safe_output.ts";
 import { parseParallelism } from "./options.ts";
 import { parseRestoreRequest } from "./restore.ts";
 import { resolveCliTarget } from "./target.ts";
@@ -248,13 +248,8 @@ async function verifyReplica(
   result.restorePoint = chosen.point;
   checks.push(...chainChecks(listing, summary, chosen));
 
-  // Layer 3: restore into a temp directory that is removed on every exit path. The signal
-  // cleanup is in place before the directory exists (created synchronously, so no signal can be
-  // handled between its creation and `tempDir` being set) and stays until it is removed.
-  let tempDir: string | undefined;
-  const uninstall = cleanupOnSignal(() => (tempDir ? [tempDir] : []));
-  try {
-    tempDir = Deno.makeTempDirSync({ prefix: "litewarden-verify-" });
+  // Layer 3: restore into a temp directory that is removed on every exit path, signals included.
+  await withTempDir("litewarden-verify-", async (tempDir) => {
     const dbPath = `${tempDir}/restored.sqlite3`;
     const t0 = performance.now();
     let restored;
@@ -264,8 +259,7 @@ async function verifyReplica(
       });
     } catch (err) {
       checks.push(errorCheck("restore.apply", err));
-      checks.push(freshnessCheck(undefined, settings.maxAgeMs, new Date()));
-      return finish();
+      return;
     }
     checks.push(pass(
       "restore.apply",
@@ -298,10 +292,8 @@ async function verifyReplica(
       checks.push(...appResult.checks);
       result.app = appResult.app;
     }
-  } finally {
-    if (tempDir) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
-    uninstall();
-  }
+  });
+  // Freshness is judged from the listing either way: a damaged replica can be stale too.
   checks.push(freshnessCheck(summary.newest, settings.maxAgeMs, new Date()));
   return finish();
 }
