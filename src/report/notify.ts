@@ -79,6 +79,8 @@ export async function writeMetrics(
     litewarden_verify_last_success_timestamp_seconds: "When verify last passed.",
     litewarden_restore_point_age_seconds: "Age of the newest restorable point.",
     litewarden_verify_check_failures: "Failed checks in the last verify.",
+    litewarden_verify_check_warnings:
+      "Checks that warned in the last verify (exit 0, but worth a look: e.g. a hole in older history).",
   };
   const samples = new Map<string, string[]>(Object.keys(help).map((name) => [name, []]));
   const add = (name: string, label: string, value: string | number) =>
@@ -99,6 +101,11 @@ export async function writeMetrics(
     }
     const failures = r.checks.filter((c) => c.status === "fail").length;
     add("litewarden_verify_check_failures", label, failures);
+    add(
+      "litewarden_verify_check_warnings",
+      label,
+      r.checks.filter((c) => c.status === "warn").length,
+    );
   }
   const lines = [...samples].flatMap(([name, list]) => [
     `# HELP ${name} ${help[name]}`,

@@ -205,6 +205,7 @@ Deno.test("verify --metrics-file: text format, replaced atomically, last success
   assertEquals(get(m1, "litewarden_verify_success"), 1);
   assertEquals(get(m1, "litewarden_verify_exit_code"), 0);
   assertEquals(get(m1, "litewarden_verify_check_failures"), 0);
+  assertEquals(get(m1, "litewarden_verify_check_warnings"), 0);
   const run1 = get(m1, "litewarden_verify_last_run_timestamp_seconds")!;
   assert(run1 >= t0 && run1 <= Date.now() / 1000 + 1, String(run1));
   assertEquals(get(m1, "litewarden_verify_last_success_timestamp_seconds"), run1);
@@ -220,6 +221,7 @@ Deno.test("verify --metrics-file: text format, replaced atomically, last success
   assertEquals(get(m2, "litewarden_verify_success"), 0);
   assertEquals(get(m2, "litewarden_verify_exit_code"), 5);
   assertEquals(get(m2, "litewarden_verify_check_failures"), 1);
+  assertEquals(get(m2, "litewarden_verify_check_warnings"), 0);
   assert(get(m2, "litewarden_verify_last_run_timestamp_seconds")! > run1);
   assertEquals(get(m2, "litewarden_verify_last_success_timestamp_seconds"), run1);
   // The point was found (only its restore failed), so its age is still reported.
@@ -287,4 +289,28 @@ Deno.test("verify --metrics-file in a missing directory warns; the verdict and t
   } finally {
     await rx.stop();
   }
+});
+
+Deno.test("verify --metrics-file counts warnings, which exit 0 alone cannot tell cron", async () => {
+  await using dir = await makeTempDir();
+  // An LTX tree with a hole in level 0 (the snapshot still covers the latest point): exit 0 with
+  // a chain.levels warning.
+  const tree = new URL("../fixtures/ltx/ltx-v0.5.2-block/nochecksum", import.meta.url).pathname;
+  const replica = dir.join("replica");
+  await copyTree(tree, replica);
+  await Deno.remove(`${replica}/ltx/0/0000000000000003-0000000000000003.ltx`);
+  const metrics = dir.join("m.prom");
+  const r = await runCli([
+    "verify",
+    `file://${replica}`,
+    "--app",
+    "none",
+    "--metrics-file",
+    metrics,
+  ]);
+  assertEquals(r.code, 0, r.stdout);
+  const m = parseMetrics(await Deno.readTextFile(metrics));
+  const label = `{database="file://${replica}"}`;
+  assertEquals(m.get(`litewarden_verify_check_warnings${label}`), 1);
+  assertEquals(m.get(`litewarden_verify_success${label}`), 1);
 });
