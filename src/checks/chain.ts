@@ -1,4 +1,5 @@
 import { ExitCode } from "../errors.ts";
+import { onlyDamaged } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import type { ChosenPlan } from "../replica/restore.ts";
 import type { ReplicaSummary } from "../replica/summary.ts";
@@ -15,6 +16,11 @@ export function listingChecks(listing: ReplicaListing, summary: ReplicaSummary):
       `nothing is stored at ${listing.location}; check the bucket and path (a wrong prefix is the usual cause)`,
       ExitCode.noBackup,
     ));
+    return checks;
+  }
+  const damaged = onlyDamaged(listing);
+  if (damaged) {
+    checks.push(fail("listing.headers", damaged.message, ExitCode.damaged));
     return checks;
   }
   if (!listing.v03 && !listing.v05) {
@@ -40,6 +46,16 @@ export function listingChecks(listing: ReplicaListing, summary: ReplicaSummary):
     ));
   } else {
     checks.push(pass("listing.names", "every object name parses"));
+  }
+  if (listing.damaged.length > 0) {
+    const d = listing.damaged;
+    checks.push(fail(
+      "listing.headers",
+      `${d.length} LTX file(s) with a damaged header or trailer, left out of every restore plan: ${
+        d.slice(0, 3).map((x) => x.message).join("; ")
+      }`,
+      ExitCode.damaged,
+    ));
   }
   if (summary.formats.length === 2) {
     checks.push(warn(

@@ -3,7 +3,7 @@ import { describeTarget } from "../config/target.ts";
 import { ExitCode, noBackupError } from "../errors.ts";
 import { listJson, listText, newestOf } from "../report/list_report.ts";
 import type { ListedReplica } from "../report/list_report.ts";
-import { listReplica } from "../replica/listing.ts";
+import { listReplica, onlyDamaged } from "../replica/listing.ts";
 import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
@@ -52,6 +52,8 @@ export async function runList(
         }; check the bucket and path (a wrong prefix is the usual cause)`,
       );
     }
+    const damaged = onlyDamaged(listing);
+    if (damaged) throw damaged;
     if (!listing.v03 && !listing.v05) {
       throw noBackupError(
         `no backup found at ${

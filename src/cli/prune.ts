@@ -12,7 +12,7 @@ import {
 } from "../errors.ts";
 import { formatBytes, formatTime, table } from "../report/format.ts";
 import { pointJson } from "../report/list_report.ts";
-import { listReplica } from "../replica/listing.ts";
+import { listReplica, onlyDamaged } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
 import { planPrune } from "../replica/retention.ts";
@@ -140,6 +140,8 @@ async function pruneReplica(
   const storage = await openStorage(target);
   const location = describeTarget(target);
   const listing = await listReplica(storage);
+  const damaged = onlyDamaged(listing);
+  if (damaged) throw damaged;
   if (!listing.v03 && !listing.v05) {
     throw noBackupError(
       `no backup found at ${location}; nothing to prune (check the bucket and path)`,

@@ -155,7 +155,7 @@ export async function runRestore(
   for (const target of resolved.replicas) {
     const storage = await openStorage(target);
     const listing = await listReplica(storage, { parallelism });
-    if (!listing.v03 && !listing.v05) {
+    if (!listing.v03 && !listing.v05 && listing.damaged.length === 0) {
       empty.push({ location: describeTarget(target), storage });
       continue;
     }
@@ -219,6 +219,9 @@ export async function runRestore(
     );
   }
 
+  for (const d of best.listing.damaged) {
+    output.err(`litewarden: warning: damaged, left out of the restore plan: ${d.message}`);
+  }
   if (opts.dryRun) {
     const objects = planObjects(best.chosen);
     const bytes = objects.reduce((n, o) => n + o.size, 0);

@@ -234,7 +234,8 @@ async function verifyReplica(
   }
   const summary = summarize(listing);
   checks.push(...listingChecks(listing, summary));
-  if (checks.some((c) => c.status === "fail")) return finish();
+  // Without a backup nothing else can be judged; damaged LTX headers alone still let it go on.
+  if (checks.some((c) => c.status === "fail" && c.id === "listing.found")) return finish();
 
   // Layer 2: plan the latest restore; name-level and header-level chain checks.
   let chosen;

@@ -8,7 +8,7 @@ import {
 } from "../formats/ltx_header.ts";
 import type { LtxHeader } from "../formats/ltx_header.ts";
 import { FormatError } from "../formats/format_error.ts";
-import { damagedError } from "../errors.ts";
+import { damagedError, ExitCode, LitewardenError } from "../errors.ts";
 import { parseV03Key } from "../formats/v03_layout.ts";
 import { parseV05Key } from "../formats/v05_layout.ts";
 import { readAll } from "../storage/storage.ts";
@@ -30,6 +30,12 @@ export interface ReplicaListing {
   /** Objects whose names fit neither format (e.g. `*.tmp`, unrelated files). */
   ignored: string[];
   objectCount: number;
+  /**
+   * LTX files whose header or trailer is damaged. They are left out of the v0.5 model, so plans
+   * route around them where the levels allow (compactions hold the same pages); `verify` fails on
+   * them and `restore` names them.
+   */
+  damaged: { key: string; message: string }[];
 }
 
 export interface LtxMeta {
@@ -63,26 +69,45 @@ export async function listReplica(
     ltxMeta: new Map(),
     ignored,
     objectCount: objects.length + ignored.length,
+    damaged: [],
   };
   if (listing.v05 && opts.readLtxHeaders !== false) {
-    await readLtxMeta(storage, listing.v05, listing.ltxMeta, opts.parallelism ?? 8);
+    await readLtxMeta(storage, listing, opts.parallelism ?? 8);
   }
   return listing;
 }
 
-/** Fetches header and trailer of every LTX file and sets each file's time from its header. */
+/**
+ * Fetches header and trailer of every LTX file and sets each file's time from its header. A file
+ * whose header or trailer is damaged is recorded and dropped from the model; storage errors
+ * (unreachable, access denied) still end the listing.
+ */
 async function readLtxMeta(
   storage: Storage,
-  replica: V05Replica,
-  into: Map<string, LtxMeta>,
+  listing: ReplicaListing,
   parallelism: number,
 ): Promise<void> {
-  const files = allLtxFiles(replica);
-  await mapLimit(files, parallelism, async (f: LtxFile) => {
-    const meta = await readOneLtxMeta(storage, f);
-    into.set(f.key, meta);
-    f.time = new Date(meta.header.timestamp);
+  const replica = listing.v05!;
+  const bad = new Set<string>();
+  await mapLimit(allLtxFiles(replica), parallelism, async (f: LtxFile) => {
+    try {
+      const meta = await readOneLtxMeta(storage, f);
+      listing.ltxMeta.set(f.key, meta);
+      f.time = new Date(meta.header.timestamp);
+    } catch (err) {
+      if (!(err instanceof LitewardenError) || err.exitCode !== ExitCode.damaged) throw err;
+      bad.add(f.key);
+      listing.damaged.push({ key: f.key, message: err.message });
+    }
   });
+  if (bad.size === 0) return;
+  listing.damaged.sort((a, b) => (a.key < b.key ? -1 : 1));
+  for (const [level, files] of replica.levels) {
+    const kept = files.filter((f) => !bad.has(f.key));
+    if (kept.length > 0) replica.levels.set(level, kept);
+    else replica.levels.delete(level);
+  }
+  if (replica.levels.size === 0) listing.v05 = undefined;
 }
 
 export async function readOneLtxMeta(storage: Storage, f: LtxFile): Promise<LtxMeta> {
@@ -118,4 +143,13 @@ export async function readOneLtxMeta(storage: Storage, f: LtxFile): Promise<LtxM
     }
     throw err;
   }
+}
+
+/** When every LTX file was damaged nothing usable is left: that is damage (5), not "no backup". */
+export function onlyDamaged(listing: ReplicaListing): LitewardenError | undefined {
+  if (listing.v03 || listing.v05 || listing.damaged.length === 0) return undefined;
+  const first = listing.damaged[0];
+  return damagedError(
+    `every LTX file at ${listing.location} is damaged (${listing.damaged.length}), e.g. ${first.message}`,
+  );
 }

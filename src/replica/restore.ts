@@ -1,6 +1,7 @@
 import { damagedError, ExitCode, LitewardenError, noBackupError, usageError } from "../errors.ts";
 import { formatTime } from "../report/format.ts";
 import type { Storage } from "../storage/storage.ts";
+import { onlyDamaged } from "./listing.ts";
 import type { ReplicaListing } from "./listing.ts";
 import { PageFile } from "./page_file.ts";
 import { summarize } from "./summary.ts";
@@ -43,6 +44,8 @@ export interface RestoreResult {
  * TXID selects v0.5; otherwise the newer history wins (v0.5.7+ behaviour, §3.8).
  */
 export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest): ChosenPlan {
+  const damaged = onlyDamaged(listing);
+  if (damaged) throw damaged;
   if (!listing.v03 && !listing.v05) {
     throw noBackupError(`no backup found at ${listing.location}`);
   }

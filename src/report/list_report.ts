@@ -35,6 +35,7 @@ export function listJson(replicas: ListedReplica[], now: Date, dbPath?: string) 
       formats: s.formats,
       restoreFrom: s.restoreFrom ?? null,
       objects: { total: listing.objectCount, ignored: listing.ignored.length },
+      damaged: listing.damaged,
       generations: s.generations.map((g) => ({
         id: g.id,
         current: g.id === s.currentGeneration,
@@ -127,6 +128,7 @@ export function listText(replicas: ListedReplica[], now: Date): string {
       lines.push(indent(table(rows)));
       for (const p of s.v05Problems) lines.push(`  ! ${p}`);
     }
+    for (const d of listing.damaged) lines.push(`  ! damaged, left out: ${d.message}`);
     lines.push("");
     if (s.oldest && s.newest) {
       lines.push(

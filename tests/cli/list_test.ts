@@ -292,7 +292,7 @@ async function copyTree(from: string, to: string): Promise<void> {
   }
 }
 
-Deno.test("list: an LTX header that breaks the format rules is exit 5 naming the file", async () => {
+Deno.test("list: an LTX file with a damaged header is named and left out; the rest is listed", async () => {
   await using dir = await makeTempDir();
   await copyTree(`${FIXTURES}ltx-v0.5.2-block/nochecksum`, dir.path);
   const victim = `${dir.path}/ltx/0/0000000000000002-0000000000000002.ltx`;
@@ -300,7 +300,31 @@ Deno.test("list: an LTX header that breaks the format rules is exit 5 naming the
   bytes[7] |= 0x10; // an unknown header flag bit (flags are bytes 4–7)
   await Deno.writeFile(victim, bytes);
   const r = await runCli(["list", `file://${dir.path}`]);
-  assertEquals(r.code, 5, r.stderr);
-  assertStringIncludes(r.stderr, "ltx/0/0000000000000002-0000000000000002.ltx");
-  assertStringIncludes(r.stderr, "unknown bits");
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(
+    r.stdout,
+    "! damaged, left out: LTX file ltx/0/0000000000000002-0000000000000002.ltx",
+  );
+  assertStringIncludes(r.stdout, "unknown bits");
+  const j = await runCliJson<ListDoc & { replicas: { damaged: { key: string }[] }[] }>([
+    "list",
+    `file://${dir.path}`,
+    "--json",
+  ]);
+  assertEquals(j.json.replicas[0].damaged.map((d) => d.key), [
+    "ltx/0/0000000000000002-0000000000000002.ltx",
+  ]);
+  assertEquals(j.json.replicas[0].levels.find((l) => l.level === 0)?.files, 3);
+  // Every file damaged: that is damage (exit 5), not "no backup".
+  for (const level of Deno.readDirSync(`${dir.path}/ltx`)) {
+    for (const f of Deno.readDirSync(`${dir.path}/ltx/${level.name}`)) {
+      const p = `${dir.path}/ltx/${level.name}/${f.name}`;
+      const b = await Deno.readFile(p);
+      b[0] = 0x58; // not "LTX1"
+      await Deno.writeFile(p, b);
+    }
+  }
+  const all = await runCli(["list", `file://${dir.path}`]);
+  assertEquals(all.code, 5, all.stderr);
+  assertStringIncludes(all.stderr, "every LTX file");
 });

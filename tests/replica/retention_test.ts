@@ -184,6 +184,7 @@ function listingOf(objects: ObjectInfo[], headerTimes = new Map<string, Date>())
     ltxMeta: new Map(),
     ignored: [],
     objectCount: objects.length,
+    damaged: [],
   };
 }
 
