@@ -130,16 +130,14 @@ export async function runVerify(
   }
 
   const now = new Date();
+  // One document shape for stdout and the ping: a single report, or `{ ok, exitCode, results }`.
+  const report = () => {
+    const docs = results.map((r) => verifyJson(r, now));
+    return opts.all ? { ok: code === 0, exitCode: code, results: docs } : docs[0];
+  };
   const code = worstExitCode(results.map((r) => r.exitCode));
   if (opts.json) {
-    const docs = results.map((r) => verifyJson(r, now));
-    output.out(
-      JSON.stringify(
-        opts.all ? { ok: code === 0, exitCode: code, results: docs } : docs[0],
-        null,
-        2,
-      ),
-    );
+    output.out(JSON.stringify(report(), null, 2));
   } else {
     output.out(results.map((r) => verifyText(r, now)).join("\n\n"));
   }
@@ -155,7 +153,7 @@ export async function runVerify(
     );
   }
   if (opts.pingUrl) {
-    const err = await sendPing(opts.pingUrl, code === 0, results.map((r) => verifyJson(r, now)));
+    const err = await sendPing(opts.pingUrl, code === 0, report());
     if (err) output.err(`litewarden: warning: ${err}`);
   }
   return code;

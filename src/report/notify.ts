@@ -41,11 +41,12 @@ function failUrl(url: string): string {
   }
 }
 
-/** Strips userinfo and query (tokens) from a URL before it appears in a message. */
+/** The ping URL as messages may show it: scheme and host only. */
 function safe(url: string): string {
   try {
+    // Only the host: in healthchecks.io-style URLs the path (the check's UUID) is the credential.
     const u = new URL(url);
-    return redact(`${u.protocol}//${u.host}${u.pathname}`);
+    return redact(`${u.protocol}//${u.host}/…`);
   } catch {
     return "the ping URL";
   }
