@@ -12,7 +12,7 @@ import {
   writeBigTransaction,
   writeSmallTransactions,
 } from "../support/sqlite_writer.ts";
-import { makeTempDir } from "../support/tmp.ts";
+import { copyTree, makeTempDir } from "../support/tmp.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
 import { s3TargetFor } from "../support/s3_server.ts";
 
@@ -278,19 +278,6 @@ Deno.test("list: bad input gives one line and the documented exit code", async (
     Deno.env.delete("AWS_SECRET_ACCESS_KEY");
   }
 });
-
-async function copyTree(from: string, to: string): Promise<void> {
-  for (const e of Deno.readDirSync(from)) {
-    const src = `${from.replace(/\/$/, "")}/${e.name}`;
-    const dst = `${to}/${e.name}`;
-    if (e.isDirectory) {
-      await Deno.mkdir(dst, { recursive: true });
-      await copyTree(src, dst);
-    } else {
-      await Deno.copyFile(src, dst);
-    }
-  }
-}
 
 Deno.test("list: an LTX file with a damaged header is named and left out; the rest is listed", async () => {
   await using dir = await makeTempDir();

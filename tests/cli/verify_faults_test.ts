@@ -12,7 +12,7 @@ import {
 } from "../support/litestream.ts";
 import { openWalDatabase } from "../support/sqlite_writer.ts";
 import { s3TargetFor, startS3Server } from "../support/s3_server.ts";
-import { makeTempDir } from "../support/tmp.ts";
+import { copyTree, makeTempDir } from "../support/tmp.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
 import { readAll } from "../../src/storage/storage.ts";
 
@@ -68,14 +68,6 @@ async function replicateFixture(dir: string, fixture: string): Promise<string> {
     db.close();
   }
   return replica;
-}
-
-async function copyTree(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for (const e of Deno.readDirSync(from)) {
-    if (e.isDirectory) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
-    else await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
-  }
 }
 
 async function verify(url: string, ...extra: string[]) {

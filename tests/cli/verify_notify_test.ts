@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
-import { makeTempDir } from "../support/tmp.ts";
+import { copyTree, makeTempDir } from "../support/tmp.ts";
 import type { TempDir } from "../support/tmp.ts";
 
 const SAMPLE = new URL("../../samples/vaultwarden-replica", import.meta.url).pathname;
@@ -48,14 +48,6 @@ function receiver() {
     hits,
     stop: () => server.shutdown(),
   };
-}
-
-async function copyTree(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for (const e of Deno.readDirSync(from)) {
-    if (e.isDirectory) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
-    else await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
-  }
 }
 
 /** Flips a byte in the middle of one WAL segment: the restore fails (exit 5). */

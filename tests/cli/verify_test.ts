@@ -18,7 +18,7 @@ import {
 } from "../support/litestream.ts";
 import { openWalDatabase, userTableNames } from "../support/sqlite_writer.ts";
 import { s3TargetFor, startS3Server } from "../support/s3_server.ts";
-import { makeTempDir } from "../support/tmp.ts";
+import { copyTree, makeTempDir } from "../support/tmp.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
 
 const VW = new URL("../fixtures/vaultwarden/", import.meta.url).pathname;
@@ -98,14 +98,6 @@ function assertDocShape(doc: VerifyDoc): void {
     assert(c.message.length > 0 && !c.message.includes("\n"), `${c.id}: ${c.message}`);
   }
   assertEquals(doc.exitCode !== 0, doc.checks.some((c) => c.status === "fail"));
-}
-
-async function copyTree(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for (const e of Deno.readDirSync(from)) {
-    if (e.isDirectory) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
-    else await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
-  }
 }
 
 /** Name → size, mtime and SHA-256 of every file in `dir` (not recursive). */

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli, runCliJson } from "../support/cli.ts";
-import { makeTempDir } from "../support/tmp.ts";
+import { copyTree, makeTempDir } from "../support/tmp.ts";
 
 const FIXTURES = new URL("../fixtures/ltx/", import.meta.url).pathname;
 const TREES = [
@@ -11,14 +11,6 @@ const TREES = [
 const STATE = (n: number) => Deno.readFileSync(`${FIXTURES}states/S${n}.db`);
 /** Header timestamp of L0 TXID i (fixture README). */
 const TXID_TIME = (i: number) => 1735689600000 + i * 60_000;
-
-async function copyTree(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for (const e of Deno.readDirSync(from)) {
-    if (e.isDirectory) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
-    else await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
-  }
-}
 
 for (const tree of TREES) {
   Deno.test(`restore ${tree}: every TXID gives the state it was written from, byte for byte`, async () => {

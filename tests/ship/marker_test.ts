@@ -9,18 +9,9 @@ import type { ReplicaMarker } from "../../src/replica/marker.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
-import { makeTempDir } from "../support/tmp.ts";
+import { copyTree, makeTempDir } from "../support/tmp.ts";
 
 const SAMPLE = new URL("../../samples/vaultwarden-replica/", import.meta.url).pathname;
-
-async function copyTree(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for await (const e of Deno.readDir(from)) {
-    if (e.name === ".litewarden") continue; // never carry a marker over
-    if (e.isDirectory) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
-    else await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
-  }
-}
 
 const marker = (dir: string): Promise<ReplicaMarker | undefined> =>
   readMarker(new FileStorage(dir));
@@ -66,7 +57,7 @@ Deno.test("mark --wait: marks the replica once a restorable point appears", asyn
     "--json",
   ]);
   await new Promise((r) => setTimeout(r, 300));
-  await copyTree(SAMPLE, replica); // "Litestream uploads its first snapshot"
+  await copyTree(SAMPLE, replica, [".litewarden"]); // "Litestream uploads its first snapshot"
   const r = await running;
   assertEquals(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as { ok: boolean; marked: { newestPoint: string }[] };
@@ -80,7 +71,7 @@ Deno.test("mark --wait: marks the replica once a restorable point appears", asyn
 Deno.test("restore writes the marker only as the gate (--if-replica-exists), keeping firstSeen", async () => {
   await using dir = await makeTempDir();
   const replica = dir.join("replica");
-  await copyTree(SAMPLE, replica);
+  await copyTree(SAMPLE, replica, [".litewarden"]);
   const url = `file://${replica}`;
 
   const plain = await runCli(["restore", url, "-o", dir.join("plain.db")]);
@@ -105,7 +96,7 @@ Deno.test("restore writes the marker only as the gate (--if-replica-exists), kee
 Deno.test("a lost backup is exit 3 naming where and when it was seen, unless a fresh start is allowed", async () => {
   await using dir = await makeTempDir();
   const replica = dir.join("replica");
-  await copyTree(SAMPLE, replica);
+  await copyTree(SAMPLE, replica, [".litewarden"]);
   const url = `file://${replica}`;
   assertEquals((await runCli(["mark", url])).code, 0);
   await Deno.remove(`${replica}/generations`, { recursive: true });
@@ -152,7 +143,7 @@ Deno.test("a lost backup is exit 3 naming where and when it was seen, unless a f
 Deno.test("restore warns when the backup is older than the one seen before", async () => {
   await using dir = await makeTempDir();
   const replica = dir.join("replica");
-  await copyTree(SAMPLE, replica);
+  await copyTree(SAMPLE, replica, [".litewarden"]);
   await Deno.mkdir(`${replica}/.litewarden`);
   await Deno.writeTextFile(
     `${replica}/${MARKER_KEY}`,
@@ -178,7 +169,7 @@ Deno.test("restore warns when the backup is older than the one seen before", asy
 Deno.test("a marker that cannot be written is a warning, not a failed restore", async () => {
   await using dir = await makeTempDir();
   const replica = dir.join("replica");
-  await copyTree(SAMPLE, replica);
+  await copyTree(SAMPLE, replica, [".litewarden"]);
   await Deno.writeTextFile(`${replica}/.litewarden`, "a file where the marker directory goes");
   const out = dir.join("db");
   const r = await runCli(["restore", `file://${replica}`, "-o", out, "--if-replica-exists"]);

@@ -74,3 +74,17 @@ export async function withTempDir<T>(
     await dir.cleanup();
   }
 }
+
+/**
+ * Copies a directory tree (replicas, fixture trees) into `to`, creating it. Names in `skip` are
+ * left out at every depth (e.g. a replica marker that must not carry over).
+ */
+export async function copyTree(from: string, to: string, skip: string[] = []): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for (const e of Deno.readDirSync(from)) {
+    if (skip.includes(e.name)) continue;
+    const src = `${from.replace(/\/$/, "")}/${e.name}`;
+    if (e.isDirectory) await copyTree(src, `${to}/${e.name}`, skip);
+    else await Deno.copyFile(src, `${to}/${e.name}`);
+  }
+}
