@@ -282,27 +282,8 @@ Deno.test("verify: text report leads with the verdict and one line per check", a
 
 Deno.test("verify: SIGINT during the restore exits 130 and leaves no temp directory", async () => {
   await using dir = await makeTempDir();
-  const dbPath = dir.join("big.db");
-  const replica = dir.join("replica");
-  const config = await writeLitestreamConfig(dir.path, [{
-    path: dbPath,
-    replicas: [{ path: replica }],
-  }]);
-  const db = openWalDatabase(dbPath);
-  db.exec("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)");
-  const rep = await startReplicate(config);
-  try {
-    db.exec("BEGIN");
-    // ~48 MB of incompressible pages: the restore and integrity check take a moment.
-    for (let i = 0; i < 48; i++) {
-      db.prepare("INSERT INTO blobs (b) VALUES (randomblob(1000000))").run();
-    }
-    db.exec("COMMIT");
-    await rep.waitForSync({ timeoutMs: 60_000 });
-  } finally {
-    await rep.stop();
-    db.close();
-  }
+  // ~48 MB of incompressible pages: the restore and integrity check take a moment.
+  const replica = await replicateRandomBlobs(dir.path, 48);
   const tmpdir = dir.join("tmp");
   await Deno.mkdir(tmpdir);
   const main = new URL("../../main.ts", import.meta.url).pathname;

@@ -1,6 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
-import { startReplicate, writeLitestreamConfig } from "../support/litestream.ts";
-import { openWalDatabase } from "../support/sqlite_writer.ts";
+import { replicateRandomBlobs } from "../support/litestream.ts";
 import { makeTempDir } from "../support/tmp.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -17,26 +16,7 @@ Deno.test({
   ignore: !hasScript, // util-linux `script` provides the pseudo-terminal
   async fn() {
     await using dir = await makeTempDir();
-    const dbPath = dir.join("db.sqlite3");
-    const replica = dir.join("replica");
-    const config = await writeLitestreamConfig(dir.path, [{
-      path: dbPath,
-      replicas: [{ path: replica }],
-    }]);
-    const db = openWalDatabase(dbPath);
-    db.exec("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)");
-    const rep = await startReplicate(config);
-    try {
-      db.exec("BEGIN");
-      for (let i = 0; i < 8; i++) {
-        db.prepare("INSERT INTO blobs (b) VALUES (randomblob(1000000))").run();
-      }
-      db.exec("COMMIT");
-      await rep.waitForSync({ timeoutMs: 60_000 });
-    } finally {
-      await rep.stop();
-      db.close();
-    }
+    const replica = await replicateRandomBlobs(dir.path, 8);
     const args = ["run", "-A", MAIN, "restore", `file://${replica}`];
     // Other test files set NO_PROGRESS in this process; the children must not inherit it.
     const env = { NO_COLOR: "1", NO_PROGRESS: "" };

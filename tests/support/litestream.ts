@@ -15,7 +15,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { readWalState } from "./sqlite_writer.ts";
+import { openWalDatabase, readWalState } from "./sqlite_writer.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Locating the binary
@@ -736,4 +736,35 @@ export async function fileReplicaObjects(dir: string): Promise<FileReplicaObject
     a.generation.localeCompare(b.generation) || a.kind.localeCompare(b.kind) ||
     a.index - b.index || (a.offset ?? 0) - (b.offset ?? 0)
   );
+}
+
+/**
+ * A file replica, written by real Litestream, of a database holding `megabytes` MB of random
+ * (incompressible) blobs in one transaction: for tests that need a restore to take a moment.
+ * Returns the replica directory (`<dir>/replica`).
+ */
+export async function replicateRandomBlobs(dir: string, megabytes: number): Promise<string> {
+  const dbPath = join(dir, "blobs.db");
+  const replica = join(dir, "replica");
+  const config = await writeLitestreamConfig(
+    dir,
+    [{ path: dbPath, replicas: [{ path: replica }] }],
+    {
+      fileName: "blobs-litestream.yml",
+    },
+  );
+  const db = openWalDatabase(dbPath);
+  db.exec("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)");
+  const rep = await startReplicate(config);
+  try {
+    db.exec("BEGIN");
+    const insert = db.prepare("INSERT INTO blobs (b) VALUES (randomblob(1000000))");
+    for (let i = 0; i < megabytes; i++) insert.run();
+    db.exec("COMMIT");
+    await rep.waitForSync({ timeoutMs: 60_000 });
+  } finally {
+    await rep.stop();
+    db.close();
+  }
+  return replica;
 }
