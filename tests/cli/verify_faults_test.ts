@@ -7,6 +7,7 @@ import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts
 import { runCli, runCliJson } from "../support/cli.ts";
 import {
   fileReplicaObjects,
+  replicateRandomBlobs,
   startReplicate,
   writeLitestreamConfig,
 } from "../support/litestream.ts";
