@@ -3,7 +3,7 @@ import { onlyDamaged } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import type { ChosenPlan } from "../replica/restore.ts";
 import type { ReplicaSummary } from "../replica/summary.ts";
-import { hex16 } from "../replica/v05.ts";
+import { formatTxid } from "../formats/ltx_header.ts";
 import { fail, pass, skip, warn } from "./check.ts";
 import type { Check } from "./check.ts";
 
@@ -94,8 +94,8 @@ export function chainChecks(
   const files = chosen.plan.files;
   checks.push(pass(
     "chain.plan",
-    `${files.length} LTX files reach TXID ${hex16(chosen.plan.txid)} contiguously (${
-      files.map((f) => `L${f.level} ${hex16(f.minTxid)}-${hex16(f.maxTxid)}`).join(", ")
+    `${files.length} LTX files reach TXID ${formatTxid(chosen.plan.txid)} contiguously (${
+      files.map((f) => `L${f.level} ${formatTxid(f.minTxid)}-${formatTxid(f.maxTxid)}`).join(", ")
     })`,
   ));
   // Pre/post-apply linkage from headers and trailers, where the files carry checksums.
@@ -105,8 +105,10 @@ export function chainChecks(
     for (let i = 1; i < files.length; i++) {
       if (metas[i]!.header.preApplyChecksum !== metas[i - 1]!.postApplyChecksum) {
         broken = `${files[i].key} pre-apply checksum ${
-          hex16(metas[i]!.header.preApplyChecksum)
-        } does not match ${files[i - 1].key} post-apply ${hex16(metas[i - 1]!.postApplyChecksum)}`;
+          formatTxid(metas[i]!.header.preApplyChecksum)
+        } does not match ${files[i - 1].key} post-apply ${
+          formatTxid(metas[i - 1]!.postApplyChecksum)
+        }`;
         break;
       }
     }

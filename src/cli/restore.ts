@@ -1,3 +1,4 @@
+import { formatIndex } from "../formats/v03_layout.ts";
 import { Command, Option } from "commander";
 import { describeTarget } from "../config/target.ts";
 import { ExitCode, LitewardenError, noBackupError, usageError } from "../errors.ts";
@@ -337,7 +338,7 @@ function planObjects(chosen: ChosenPlan): { key: string; size: number }[] {
 function describeRestorePoint(p: RestorePoint): string {
   return `${
     p.format === "v0.3"
-      ? `generation ${p.generation}, WAL index ${p.index!.toString(16).padStart(8, "0")}`
+      ? `generation ${p.generation}, WAL index ${formatIndex(p.index!)}`
       : `TXID ${p.txid}`
   } (${formatTime(p.time)})`;
 }

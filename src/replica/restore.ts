@@ -10,7 +10,8 @@ import { planV03, V03PlanError } from "./v03.ts";
 import type { V03Plan } from "./v03.ts";
 import { applyV03 } from "./v03_restore.ts";
 import type { ApplyOptions } from "./v03_restore.ts";
-import { hex16, planV05, V05PlanError } from "./v05.ts";
+import { formatTxid } from "../formats/ltx_header.ts";
+import { planV05, V05PlanError } from "./v05.ts";
 import type { V05Plan } from "./v05.ts";
 import { applyV05 } from "./v05_restore.ts";
 
@@ -101,7 +102,7 @@ export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest):
   if (req.timestamp) checkV05Bounds(listing, req.timestamp);
   try {
     const plan = planV05(listing.v05!, target);
-    return { format, plan, point: { format, txid: hex16(plan.txid), time: plan.time } };
+    return { format, plan, point: { format, txid: formatTxid(plan.txid), time: plan.time } };
   } catch (err) {
     if (!(err instanceof V05PlanError)) throw err;
     const kind = err.reason === "gap" || (err.reason === "no-snapshot" && !req.timestamp)
@@ -151,7 +152,7 @@ function planFailure(
     : req.index !== undefined
     ? `index ${req.index.toString(16)}`
     : req.txid !== undefined
-    ? `TXID ${hex16(req.txid)}`
+    ? `TXID ${formatTxid(req.txid)}`
     : "the latest point";
   return noBackupError(
     `no restore point for ${asked} at ${listing.location} (${reason}); restorable window: ${window}`,

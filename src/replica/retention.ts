@@ -1,7 +1,7 @@
 import type { ObjectInfo } from "../storage/storage.ts";
 import type { ReplicaListing } from "./listing.ts";
 import type { RestorePoint } from "./summary.ts";
-import { hex16 } from "./v05.ts";
+import { formatTxid } from "../formats/ltx_header.ts";
 
 /** restic-style keep rules; a point is kept when any rule keeps it. */
 export interface KeepRules {
@@ -144,7 +144,7 @@ export function planPrune(
   if (listing.v05 && !opts.keepAllV05) {
     const snaps = listing.v05.levels.get(9) ?? [];
     const v05Points: RetentionPoint[] = snaps.map((f) => ({
-      point: { format: "v0.5" as const, txid: hex16(f.maxTxid), time: f.time },
+      point: { format: "v0.5" as const, txid: formatTxid(f.maxTxid), time: f.time },
       key: f.key,
       kept: false,
       reasons: [],

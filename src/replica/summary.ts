@@ -1,6 +1,8 @@
+import { formatIndex } from "../formats/v03_layout.ts";
 import type { ReplicaListing } from "./listing.ts";
 import type { V03Generation } from "./v03.ts";
-import { hex16, planV05, V05PlanError } from "./v05.ts";
+import { formatTxid } from "../formats/ltx_header.ts";
+import { planV05, V05PlanError } from "./v05.ts";
 
 /** A point a restore can reach, in either format. */
 export interface RestorePoint {
@@ -69,8 +71,12 @@ export function summarize(listing: ReplicaListing): ReplicaSummary {
       s.levels.push({
         level,
         files: files.length,
-        minTxid: hex16(files.reduce((m, f) => (f.minTxid < m ? f.minTxid : m), files[0].minTxid)),
-        maxTxid: hex16(files.reduce((m, f) => (f.maxTxid > m ? f.maxTxid : m), files[0].maxTxid)),
+        minTxid: formatTxid(
+          files.reduce((m, f) => (f.minTxid < m ? f.minTxid : m), files[0].minTxid),
+        ),
+        maxTxid: formatTxid(
+          files.reduce((m, f) => (f.maxTxid > m ? f.maxTxid : m), files[0].maxTxid),
+        ),
         start: new Date(Math.min(...files.map((f) => f.time.getTime()))),
         end: new Date(Math.max(...files.map((f) => f.time.getTime()))),
         bytes: files.reduce((n, f) => n + f.size, 0),
@@ -81,8 +87,8 @@ export function summarize(listing: ReplicaListing): ReplicaSummary {
       const snapshots = [...listing.v05.levels.values()].flat().filter((f) => f.minTxid === 1n);
       const oldest = snapshots.reduce((a, b) => (b.time < a.time ? b : a), snapshots[0]);
       s.v05Restorable = {
-        from: { format: "v0.5", txid: hex16(oldest.maxTxid), time: oldest.time },
-        to: { format: "v0.5", txid: hex16(plan.txid), time: plan.time },
+        from: { format: "v0.5", txid: formatTxid(oldest.maxTxid), time: oldest.time },
+        to: { format: "v0.5", txid: formatTxid(plan.txid), time: plan.time },
       };
     } catch (err) {
       if (!(err instanceof V05PlanError)) throw err;
@@ -163,17 +169,18 @@ function indexGaps(g: V03Generation, from: number): { index: number; message: st
     if (off === undefined) {
       // The snapshot's own index may have no WAL yet when nothing was written after it.
       if (i === top) continue;
-      gaps.push({ index: i, message: `WAL index ${hex8(i)} is missing from generation ${g.id}` });
+      gaps.push({
+        index: i,
+        message: `WAL index ${formatIndex(i)} is missing from generation ${g.id}`,
+      });
     } else if (off !== 0) {
       gaps.push({
         index: i,
-        message: `WAL index ${hex8(i)} of generation ${g.id} has no initial segment (offset 0)`,
+        message: `WAL index ${
+          formatIndex(i)
+        } of generation ${g.id} has no initial segment (offset 0)`,
       });
     }
   }
   return gaps;
-}
-
-function hex8(n: number): string {
-  return n.toString(16).padStart(8, "0");
 }

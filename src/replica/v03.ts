@@ -1,3 +1,4 @@
+import { formatIndex } from "../formats/v03_layout.ts";
 import { parseV03Key } from "../formats/v03_layout.ts";
 import type { ObjectInfo } from "../storage/storage.ts";
 
@@ -158,7 +159,7 @@ export function planV03(
     if (group.segments[0].offset !== 0) {
       throw new V03PlanError(
         "missing-wal",
-        `missing initial WAL segment ${g.id}/wal/${hex8(group.index)}_00000000.wal.lz4`,
+        `missing initial WAL segment ${g.id}/wal/${formatIndex(group.index)}_00000000.wal.lz4`,
       );
     }
   }
@@ -166,7 +167,7 @@ export function planV03(
   for (let i = 0; i < indices.length; i++) {
     const want = snapshot.index + i;
     if (indices[i].index !== want) {
-      throw new V03PlanError("missing-wal", `missing WAL index ${g.id}/${hex8(want)}`);
+      throw new V03PlanError("missing-wal", `missing WAL index ${g.id}/${formatIndex(want)}`);
     }
   }
   const lastGroup = indices.at(-1);
@@ -179,8 +180,4 @@ export function planV03(
     index: lastGroup ? lastGroup.index : snapshot.index,
     time,
   };
-}
-
-function hex8(n: number): string {
-  return n.toString(16).padStart(8, "0");
 }

@@ -1,3 +1,4 @@
+import { formatIndex } from "../formats/v03_layout.ts";
 import { damagedError } from "../errors.ts";
 import { FormatError } from "../formats/format_error.ts";
 import { lz4FrameDecoderStream } from "../formats/lz4.ts";
@@ -107,9 +108,7 @@ async function applyIndex(
   onObject: () => void,
 ): Promise<number | undefined> {
   const first = segments[0];
-  const where = `WAL index ${
-    first.index.toString(16).padStart(8, "0")
-  } of generation ${first.generation}`;
+  const where = `WAL index ${formatIndex(first.index)} of generation ${first.generation}`;
   // Concatenate the segments, checking that each starts where the previous one ended.
   let current = first;
   let walOffset = 0;

@@ -1,3 +1,4 @@
+import { formatTxid } from "../formats/ltx_header.ts";
 import { parseV05Key, SNAPSHOT_LEVEL } from "../formats/v05_layout.ts";
 import type { LtxKeyScheme } from "../formats/v05_layout.ts";
 import type { ObjectInfo } from "../storage/storage.ts";
@@ -109,14 +110,14 @@ export function planV05(r: V05Replica, target: V05Target): V05Plan {
     throw new V05PlanError(
       "no-snapshot",
       `no snapshot (a file starting at TXID 1) is usable; the oldest file, ${first.key}, starts at TXID ${
-        hex16(first.minTxid)
+        formatTxid(first.minTxid)
       }`,
     );
   }
   if (files[0].minTxid !== 1n) {
     throw new V05PlanError(
       "no-snapshot",
-      `the chain starts at TXID ${hex16(files[0].minTxid)} (${
+      `the chain starts at TXID ${formatTxid(files[0].minTxid)} (${
         files[0].key
       }), but a restore needs a snapshot starting at TXID 1`,
     );
@@ -124,7 +125,7 @@ export function planV05(r: V05Replica, target: V05Target): V05Plan {
   if (limit !== undefined && cur < limit) {
     throw new V05PlanError(
       "not-reached",
-      `TXID ${hex16(limit)} cannot be reached: the chain ends at ${hex16(cur)}`,
+      `TXID ${formatTxid(limit)} cannot be reached: the chain ends at ${formatTxid(cur)}`,
     );
   }
   if (target.kind === "latest") {
@@ -133,8 +134,8 @@ export function planV05(r: V05Replica, target: V05Target): V05Plan {
         if (f.minTxid > cur + 1n) {
           throw new V05PlanError(
             "gap",
-            `non-contiguous LTX files: have up to TXID ${hex16(cur)} but ${f.key} starts at ${
-              hex16(f.minTxid)
+            `non-contiguous LTX files: have up to TXID ${formatTxid(cur)} but ${f.key} starts at ${
+              formatTxid(f.minTxid)
             }`,
           );
         }
@@ -155,8 +156,4 @@ function better(a: LtxFile, b: LtxFile): boolean {
 
 function cmp(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-export function hex16(n: bigint): string {
-  return n.toString(16).padStart(16, "0");
 }

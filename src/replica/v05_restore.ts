@@ -9,7 +9,7 @@ import type { Storage } from "../storage/storage.ts";
 import type { PageFile } from "./page_file.ts";
 import { countingStream, prefetchInOrder } from "./prefetch.ts";
 import type { ApplyOptions, ApplyStats } from "./v03_restore.ts";
-import { hex16 } from "./v05.ts";
+import { formatTxid } from "../formats/ltx_header.ts";
 import type { V05Plan } from "./v05.ts";
 
 export interface V05ApplyStats extends ApplyStats {
@@ -60,9 +60,9 @@ export async function applyV05(
           }
           if (header.minTxid > prev.header.maxTxid + 1n) {
             throw new FormatError(
-              `TXID gap: the chain reached ${hex16(prev.header.maxTxid)} but this file starts at ${
-                hex16(header.minTxid)
-              }`,
+              `TXID gap: the chain reached ${
+                formatTxid(prev.header.maxTxid)
+              } but this file starts at ${formatTxid(header.minTxid)}`,
             );
           }
         } else {
@@ -75,8 +75,8 @@ export async function applyV05(
         if (checked && prev && header.preApplyChecksum !== prev.post) {
           throw new FormatError(
             `pre-apply checksum ${
-              hex16(header.preApplyChecksum)
-            } does not match ${prev.key}'s post-apply checksum ${hex16(prev.post)}`,
+              formatTxid(header.preApplyChecksum)
+            } does not match ${prev.key}'s post-apply checksum ${formatTxid(prev.post)}`,
           );
         }
         if (checked && !rolling) rolling = new DatabaseChecksum();
@@ -100,8 +100,8 @@ export async function applyV05(
           await adjustForCommit(out, rolling, pageSize, prevCommit, header.commit, grown);
           if (rolling.value() !== post) {
             throw new FormatError(
-              `database checksum after applying is ${hex16(rolling.value())}, the file says ${
-                hex16(post)
+              `database checksum after applying is ${formatTxid(rolling.value())}, the file says ${
+                formatTxid(post)
               }`,
             );
           }
