@@ -23,6 +23,7 @@ export async function resolveCliTarget(
   const resolved = await resolveTarget(arg, { configPath: opts.config, env, cwd: Deno.cwd() });
   for (const r of resolved.replicas) {
     if (r.type === "s3" && r.credentials) {
+      registerSecret(r.credentials.accessKeyId);
       registerSecret(r.credentials.secretAccessKey);
       registerSecret(r.credentials.sessionToken);
     }

@@ -12,7 +12,7 @@ import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
 import { ExitCode, LitewardenError, usageError } from "../errors.ts";
 import { formatBytes } from "../report/format.ts";
-import { sendPing, writeMetrics } from "../report/notify.ts";
+import { checkPingUrl, sendPing, writeMetrics } from "../report/notify.ts";
 import { verifyJson, verifyText } from "../report/verify_report.ts";
 import type { VerifyResult } from "../report/verify_report.ts";
 import { listReplica } from "../replica/listing.ts";
@@ -96,6 +96,7 @@ export async function runVerify(
 ): Promise<number> {
   const maxAgeMs = opts.maxAge !== undefined ? parseDuration(opts.maxAge, "--max-age") : undefined;
   const parallelism = parseParallelism(opts.parallelism);
+  if (opts.pingUrl !== undefined) checkPingUrl(opts.pingUrl);
   const app = opts.app as AppMode;
   // Same point syntax and checks as restore: verify can prove an older point restores too.
   const point = parseRestoreRequest({ ...opts, parallelism: opts.parallelism });

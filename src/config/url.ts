@@ -30,12 +30,33 @@ export function isUrl(s: string): boolean {
   return /^\w+:\/\//.test(s);
 }
 
+/**
+ * Where the userinfo of `rest` (a URL after `scheme://`, query and fragment removed) ends: the
+ * index of its `@`, or -1 when it has none. Go's rule (the last `@` before the first `/`), plus
+ * the case Go rejects but users write: a secret with an unencoded `/` (AWS secret keys often have
+ * one), `KEY:abc/def@bucket/path`. Then the userinfo runs to the first `@` after the first `/`
+ * (extended over any further `@` before the next `/`); an `@` later in the path stays path.
+ */
+export function userinfoEnd(rest: string): number {
+  const slash = rest.indexOf("/");
+  const authority = slash >= 0 ? rest.slice(0, slash) : rest;
+  const at = authority.lastIndexOf("@");
+  if (at >= 0) return at;
+  if (slash < 0 || !authority.includes(":")) return -1;
+  const end = rest.indexOf("@", slash);
+  if (end < 0) return -1;
+  const next = rest.indexOf("/", end);
+  const host = next >= 0 ? rest.slice(end + 1, next) : rest.slice(end + 1);
+  const more = host.lastIndexOf("@");
+  return more >= 0 ? end + 1 + more : end;
+}
+
 /** A URL for messages: no userinfo, no query string, no fragment. */
 export function safeUrl(s: string): string {
-  const m = /^([A-Za-z][\w+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(s);
+  const m = /^([A-Za-z][\w+.-]*:\/\/)(.*)$/s.exec(s);
   if (!m) return s.replace(/[?#].*$/s, "");
-  const host = m[2].slice(m[2].lastIndexOf("@") + 1);
-  return m[1] + host + m[3].replace(/[?#].*$/s, "");
+  const rest = m[2].replace(/[?#].*$/s, "");
+  return m[1] + rest.slice(userinfoEnd(rest) + 1);
 }
 
 interface SplitUrl {
@@ -70,19 +91,19 @@ function splitUrl(s: string): SplitUrl {
     rawQuery = rest.slice(q + 1);
     rest = rest.slice(0, q);
   }
-  const slash = rest.indexOf("/");
-  let authority = slash >= 0 ? rest.slice(0, slash) : rest;
-  const path = slash >= 0 ? rest.slice(slash) : "";
   let user: string | undefined;
   let password: string | undefined;
-  const at = authority.lastIndexOf("@");
+  const at = userinfoEnd(rest);
   if (at >= 0) {
-    const info = authority.slice(0, at);
-    authority = authority.slice(at + 1);
+    const info = rest.slice(0, at);
+    rest = rest.slice(at + 1);
     const colon = info.indexOf(":");
     user = decode(colon >= 0 ? info.slice(0, colon) : info, s);
     if (colon >= 0) password = decode(info.slice(colon + 1), s);
   }
+  const slash = rest.indexOf("/");
+  const authority = slash >= 0 ? rest.slice(0, slash) : rest;
+  const path = slash >= 0 ? rest.slice(slash) : "";
   return {
     scheme: m[1].toLowerCase(),
     user,
@@ -181,9 +202,9 @@ export function parseS3Host(hostport: string): S3HostInfo {
 
 function endpointHost(endpoint: string): string {
   let rest = endpoint.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, "");
-  rest = rest.replace(/[/?#].*$/s, "");
-  rest = rest.slice(rest.lastIndexOf("@") + 1);
-  return splitHostPort(rest)[0];
+  rest = rest.replace(/[?#].*$/s, "");
+  rest = rest.slice(userinfoEnd(rest) + 1);
+  return splitHostPort(rest.replace(/\/.*$/s, ""))[0];
 }
 
 /**
@@ -207,18 +228,20 @@ export function ensureEndpointScheme(endpoint: string): string {
 
 /** Validates a full endpoint URL; never echoes userinfo. */
 function checkEndpoint(endpoint: string, where: string): string {
-  let u: URL;
+  const rest = endpoint.replace(/^[A-Za-z][\w+.-]*:\/\//, "").replace(/[?#].*$/s, "");
+  let u: URL | undefined;
   try {
     u = new URL(endpoint);
   } catch {
-    throw usageError(`invalid endpoint ${safeUrl(endpoint)} ${where}`);
+    // Userinfo with a `/` in it makes the URL invalid; say what is really wrong below.
   }
-  if (u.username || u.password) {
+  if (userinfoEnd(rest) >= 0 || u?.username || u?.password) {
     throw usageError(
       `endpoint ${safeUrl(endpoint)} ${where} must not contain credentials; ` +
         "use access-key-id/secret-access-key or the environment",
     );
   }
+  if (!u) throw usageError(`invalid endpoint ${safeUrl(endpoint)} ${where}`);
   if (!u.hostname) throw usageError(`invalid endpoint ${safeUrl(endpoint)} ${where}: no host`);
   return endpoint;
 }

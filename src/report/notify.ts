@@ -1,4 +1,5 @@
-import { redact } from "./redact.ts";
+import { usageError } from "../errors.ts";
+import { redact, registerSecret } from "./redact.ts";
 import type { VerifyResult } from "./verify_report.ts";
 
 /**
@@ -6,6 +7,29 @@ import type { VerifyResult } from "./verify_report.ts";
  * failure, with the JSON report as body. Returns a warning text instead of throwing: a monitoring
  * outage must not turn a good verify into a failed one.
  */
+/**
+ * Checks `--ping-url` before any work and registers it as a secret: in healthchecks.io-style URLs
+ * the path (the check's UUID) is the credential, so neither the URL nor its `/fail` form may ever
+ * be printed. Not an absolute http(s) URL is a usage error (exit 2) that does not echo it.
+ */
+export function checkPingUrl(url: string): string {
+  registerSecret(url);
+  registerSecret(failUrl(url));
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    // reported below
+  }
+  if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) {
+    throw usageError(
+      "--ping-url is not an absolute http(s) URL; give it whole, e.g. https://hc-ping.com/UUID",
+    );
+  }
+  registerSecret(u.pathname.length > 1 ? u.pathname : undefined);
+  return url;
+}
+
 export async function sendPing(
   url: string,
   ok: boolean,
@@ -16,14 +40,18 @@ export async function sendPing(
     const res = await fetch(target, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
+      // The body is a report like stdout's, and goes through the same redaction.
+      body: redact(JSON.stringify(body)),
       signal: AbortSignal.timeout(10_000),
     });
     await res.body?.cancel();
     if (!res.ok) return `ping to ${safe(target)} answered HTTP ${res.status}`;
     return undefined;
   } catch (err) {
-    return `ping to ${safe(target)} failed: ${err instanceof Error ? err.message : String(err)}`;
+    // Runtime messages quote the URL ("Invalid URL: '…'"); only its safe form may be shown.
+    const why = (err instanceof Error ? err.message : String(err)).split(target).join(safe(target))
+      .split(url).join(safe(url));
+    return `ping to ${safe(target)} failed: ${redact(why)}`;
   }
 }
 
@@ -113,7 +141,7 @@ export async function writeMetrics(
     `# TYPE ${name} gauge`,
     ...list,
   ]);
-  await writeFileAtomic(path, lines.join("\n") + "\n");
+  await writeFileAtomic(path, redact(lines.join("\n") + "\n"));
 }
 
 /** Temp file in the same directory, fsync, rename: readers never see a half-written file. */

@@ -286,3 +286,25 @@ Deno.test("ensureEndpointScheme: https by default, http for local hosts", () => 
   assertEquals(ensureEndpointScheme("[::1]:9000"), "http://[::1]:9000");
   assertEquals(ensureEndpointScheme("HTTPS://x.example"), "HTTPS://x.example");
 });
+
+Deno.test("s3 URL: a secret with an unencoded / (AWS style) is userinfo, never bucket or path", () => {
+  const t = s3("s3://AKIAXXXX:Top/Secret+123@bkt/p@1/db?endpoint=http://127.0.0.1:9000");
+  assertEquals([t.bucket, t.path], ["bkt", "p@1/db"]);
+  assertEquals(t.credentials, { accessKeyId: "AKIAXXXX", secretAccessKey: "Top/Secret+123" });
+  assertEquals(s3("s3://K:a/b@c@bkt/p").credentials?.secretAccessKey, "a/b@c");
+  assertEquals(s3("s3://bkt.host:9000/p").bucket, "bkt"); // a port is not userinfo
+  assertEquals(s3("s3://bkt/p@2").path, "p@2"); // nor an @ in a plain path
+  assertEquals(safeUrl("s3://AKIAXXXX:Top/Secret+123@bkt/p?x=1"), "s3://bkt/p");
+  assertEquals(safeUrl("http://K:a/b@h:9/x"), "http://h:9/x");
+  for (
+    const bad of [
+      "s3://AKIAXXXX:Top/Secret123@/p",
+      "s3://bkt/p?endpoint=http://u:Top/Secret123@e.example",
+      "s3://bkt/p?endpoint=u:Top/Secret123@e.example",
+    ]
+  ) {
+    const err = assertThrows(() => s3(bad), LitewardenError);
+    assertEquals(err.exitCode, 2, bad);
+    assert(!/Top|Secret123/.test(err.message), err.message);
+  }
+});

@@ -1,0 +1,169 @@
+/**
+ * "Never print credentials", end to end: a replica URL whose secret has an unencoded `/` (as AWS
+ * secret keys often do), an endpoint with credentials (flag and config), a ping URL without a
+ * scheme. Scans everything a run emits — stdout, stderr, the JSON fields, the ping body, the
+ * metrics file — for every part of the secret.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
+import { runCli } from "../support/cli.ts";
+import { startS3Server } from "../support/s3_server.ts";
+import { makeTempDir } from "../support/tmp.ts";
+import { S3Storage } from "../../src/storage/s3.ts";
+
+const SAMPLE = new URL("../../samples/vaultwarden-replica", import.meta.url).pathname;
+const KEY_ID = "AKIAREDACTTEST7";
+const SECRET = "wJalr/XUtnFEMI+K7MDENG/bPxRfiCYzzKEY";
+/** Every piece of the secret that would betray it (each side of the `/`s, both halves). */
+const LEAKS = [KEY_ID, ...SECRET.split("/"), encodeURIComponent(SECRET)];
+
+function assertNoLeak(text: string, what: string): void {
+  for (const piece of LEAKS) assert(!text.includes(piece), `${what} shows ${piece}: ${text}`);
+}
+
+/** Copies the sample replica into an S3 bucket under `prefix`. */
+async function uploadSample(storage: S3Storage): Promise<void> {
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for await (const e of Deno.readDir(dir)) {
+      const key = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory) await walk(`${dir}/${e.name}`, key);
+      else await storage.put(key, await Deno.readFile(`${dir}/${e.name}`));
+    }
+  };
+  await walk(SAMPLE, "");
+}
+
+/** A receiver that records ping bodies (127.0.0.1 only). */
+function receiver() {
+  const bodies: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    bodies.push(`${new URL(req.url).pathname} ${await req.text()}`);
+    return new Response("OK");
+  });
+  return { base: `http://127.0.0.1:${server.addr.port}`, bodies, stop: () => server.shutdown() };
+}
+
+Deno.test("secrets in URLs never reach a message, a JSON field, the ping body or a metric", async (t) => {
+  await using dir = await makeTempDir();
+  const server = await startS3Server();
+  const rx = receiver();
+  try {
+    await server.createBucket("vault");
+    const storage = new S3Storage({
+      type: "s3",
+      name: "s3",
+      bucket: "vault",
+      path: "vw",
+      endpoint: server.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      skipVerify: false,
+      credentials: server.credentials,
+    });
+    await uploadSample(storage);
+    storage.close();
+    const ep = encodeURIComponent(server.endpoint);
+    const url = (bucket: string) => `s3://${KEY_ID}:${SECRET}@${bucket}/vw?endpoint=${ep}`;
+    const metrics = dir.join("lw.prom");
+
+    await t.step(
+      "a / in the secret: parsed as credentials, verify passes, nothing leaks",
+      async () => {
+        const r = await runCli([
+          "verify",
+          url("vault"),
+          "--json",
+          "--ping-url",
+          `${rx.base}/ping/ok`,
+          "--metrics-file",
+          metrics,
+        ]);
+        assertEquals(r.code, 0, r.stdout + r.stderr);
+        const doc = JSON.parse(r.stdout);
+        assertEquals(doc.location, `s3://vault/vw (endpoint ${server.endpoint})`);
+        assertEquals(doc.subject, doc.location);
+        assertNoLeak(r.stdout + r.stderr, "verify output");
+        assertEquals(rx.bodies.length, 1);
+        assertNoLeak(rx.bodies.join("\n"), "the ping body");
+        assertNoLeak(await Deno.readTextFile(metrics), "the metrics file");
+      },
+    );
+
+    await t.step(
+      "a failing run (no such bucket): the error line and JSON leak nothing",
+      async () => {
+        for (const cmd of ["list", "verify", "restore"]) {
+          const out = cmd === "restore" ? ["-o", dir.join("restored.db")] : [];
+          const r = await runCli([cmd, url("nope"), "--json", ...out]);
+          assert(r.code === 3 || r.code === 4, `${cmd}: exit ${r.code} ${r.stderr}`);
+          assertStringIncludes(r.stdout + r.stderr, "nope");
+          assertNoLeak(r.stdout + r.stderr, `${cmd} output`);
+        }
+        const ping = await runCli([
+          "verify",
+          url("nope"),
+          "--json",
+          "--ping-url",
+          `${rx.base}/ping/fail-case`,
+          "--metrics-file",
+          metrics,
+        ]);
+        assertEquals(ping.code, 4, ping.stderr);
+        assertNoLeak(rx.bodies.join("\n"), "the ping body");
+        assertNoLeak(await Deno.readTextFile(metrics), "the metrics file");
+      },
+    );
+
+    await t.step(
+      "credentials in an endpoint (URL and config, --all): exit 2, not echoed",
+      async () => {
+        const inUrl = await runCli([
+          "list",
+          `s3://vault/vw?endpoint=${encodeURIComponent(`http://${KEY_ID}:${SECRET}@127.0.0.1:9`)}`,
+        ]);
+        assertEquals(inUrl.code, 2, inUrl.stderr);
+        assertStringIncludes(inUrl.stderr, "must not contain credentials");
+        assertNoLeak(inUrl.stdout + inUrl.stderr, "list output");
+        const config = dir.join("litestream.yml");
+        await Deno.writeTextFile(
+          config,
+          [
+            "dbs:",
+            `  - path: ${dir.join("a.db")}`,
+            "    replicas:",
+            "      - type: s3",
+            "        bucket: vault",
+            "        path: vw",
+            `        endpoint: http://${KEY_ID}:${SECRET}@127.0.0.1:9`,
+            `  - path: ${dir.join("b.db")}`,
+            "    replicas:",
+            `      - url: s3://${KEY_ID}:${SECRET}@vault/vw?endpoint=http://${KEY_ID}:${SECRET}@127.0.0.1:9`,
+            "",
+          ].join("\n"),
+        );
+        const all = await runCli(["verify", "--all", "--config", config, "--json"]);
+        assertEquals(all.code, 2, all.stdout);
+        assertStringIncludes(all.stdout, "must not contain credentials");
+        assertNoLeak(all.stdout + all.stderr, "verify --all output");
+        const one = await runCli(["list", dir.join("a.db"), "--config", config]);
+        assertEquals(one.code, 2, one.stderr);
+        assertNoLeak(one.stdout + one.stderr, "list output");
+      },
+    );
+
+    await t.step("a ping URL without a scheme: exit 2 before any work, not echoed", async () => {
+      const r = await runCli([
+        "verify",
+        url("vault"),
+        "--ping-url",
+        "hc-ping.com/0f3e-uuid-secret",
+      ]);
+      assertEquals(r.code, 2, r.stderr);
+      assertStringIncludes(r.stderr, "--ping-url is not an absolute http(s) URL");
+      assert(!r.stderr.includes("0f3e-uuid-secret"), r.stderr);
+      assertNoLeak(r.stdout + r.stderr, "verify output");
+    });
+  } finally {
+    await rx.stop();
+    await server.stop();
+  }
+});
