@@ -4,6 +4,8 @@ import type { RestorePoint } from "../replica/summary.ts";
 import { fail, pass, skip } from "./check.ts";
 import type { Check } from "./check.ts";
 
+const MAX_DURATION_MS = 100 * 365.25 * 86_400_000;
+
 /** Parses `90s`, `15m`, `1h`, `2h30m`, `7d` into milliseconds (Go durations plus `d`). */
 export function parseDuration(text: string, flag: string): number {
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g;
@@ -21,7 +23,8 @@ export function parseDuration(text: string, flag: string): number {
     total += Number(m[1]) * units[m[2]];
     consumed += m[0].length;
   }
-  if (consumed !== text.length || consumed === 0) {
+  // 100 years bounds every duration flag: beyond it a number is a typo, and timers stay exact.
+  if (consumed !== text.length || consumed === 0 || !(total <= MAX_DURATION_MS)) {
     throw usageError(`invalid ${flag} ${text}: use a duration such as 90s, 15m, 1h, 2h30m or 7d`);
   }
   return total;

@@ -212,5 +212,7 @@ async function newestPoint(storage: Storage): Promise<Date | undefined> {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  // Timers overflow past 2^31-1 ms (about 24.8 days) and would fire at once; the caller's loop
+  // re-checks its deadline after each sleep.
+  return new Promise((r) => setTimeout(r, Math.min(ms, 2 ** 31 - 1)));
 }

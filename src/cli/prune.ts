@@ -21,6 +21,7 @@ import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
+import { parseWholeNumber } from "./options.ts";
 import { cleanupOnSignal, withTempDir } from "./safe_output.ts";
 import { resolveCliTarget } from "./target.ts";
 
@@ -84,11 +85,13 @@ Examples:
     .action(async (target, opts) => done(await runPrune(target, opts, output)));
 }
 
+/** A keep count beyond any real retention; bounds the rule arithmetic. */
+const MAX_KEEP = 1_000_000;
+
 function parseRules(opts: PruneOptions): KeepRules {
   const count = (v: string | undefined, flag: string) => {
     if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v)) throw usageError(`invalid ${flag} ${v}: expected a whole number`);
-    return Number(v);
+    return parseWholeNumber(v, flag, 0, MAX_KEEP);
   };
   const rules: KeepRules = {
     last: count(opts.keepLast, "--keep-last"),

@@ -257,7 +257,8 @@ export async function runRestore(
   }
 
   const dir = parentDir(absOut);
-  await Deno.mkdir(dir, { recursive: true });
+  // 0700: the directories hold a copy of the vault; under umask 000 anything wider is world-open.
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = tempPathFor(absOut);
   const uninstall = cleanupOnSignal(() => [temp]);
   const objects = planObjects(best.chosen);

@@ -61,6 +61,8 @@ interface InterruptCleanup {
 
 const INTERRUPT_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 const activeCleanups = new Set<InterruptCleanup>();
+/** True once main.ts has installed the listener for the whole run (see below). */
+let installedForProcess = false;
 
 /**
  * One listener for the whole process: it runs every registered cleanup before exiting. (With one
@@ -82,21 +84,33 @@ function onInterruptSignal(): void {
 }
 
 /**
+ * Installs the interrupt listener for the rest of the process, before any work: main.ts calls it
+ * before it even loads the commands, so SIGINT/SIGTERM at any moment of a run exits 130 (and
+ * cleans up whatever is registered then) instead of the signal's default death (130/143).
+ */
+export function installInterruptHandlers(): void {
+  if (installedForProcess) return;
+  installedForProcess = true;
+  for (const s of INTERRUPT_SIGNALS) Deno.addSignalListener(s, onInterruptSignal);
+}
+
+/**
  * Removes the paths `tempPaths()` returns at that moment if the process is interrupted
  * (SIGINT/SIGTERM) and exits 130, so an interrupted restore never leaves a partial file. Install
- * it before creating the temp path, and uninstall it only after removing the path: once the last
- * cleanup is uninstalled the signal's default action (termination, no cleanup) applies again.
+ * it before creating the temp path, and uninstall it only after removing the path. Without the
+ * process-wide listener (in-process callers such as tests) the listener lives while a cleanup is
+ * registered; once the last is uninstalled the signal's default action applies again.
  * Returns a function that uninstalls it.
  */
 export function cleanupOnSignal(tempPaths: () => string[], onInterrupt?: () => void): () => void {
   const entry: InterruptCleanup = { tempPaths, onInterrupt };
-  if (activeCleanups.size === 0) {
+  if (activeCleanups.size === 0 && !installedForProcess) {
     for (const s of INTERRUPT_SIGNALS) Deno.addSignalListener(s, onInterruptSignal);
   }
   activeCleanups.add(entry);
   return () => {
     if (!activeCleanups.delete(entry)) return;
-    if (activeCleanups.size === 0) {
+    if (activeCleanups.size === 0 && !installedForProcess) {
       for (const s of INTERRUPT_SIGNALS) Deno.removeSignalListener(s, onInterruptSignal);
     }
   };

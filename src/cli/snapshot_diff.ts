@@ -11,8 +11,11 @@ import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
 import { parseRestoreRequest } from "./restore.ts";
 import { withTempDir } from "./safe_output.ts";
-import { parseParallelism } from "./options.ts";
+import { parseParallelism, parseWholeNumber } from "./options.ts";
 import { resolveCliTarget } from "./target.ts";
+
+/** More keys than anyone reads per table; also keeps SQLite's LIMIT an integer. */
+const MAX_KEYS = 100_000;
 
 export interface DiffOptions {
   config?: string;
@@ -83,8 +86,7 @@ export async function runSnapshotDiff(
 ): Promise<number> {
   const from = parsePoint(opts.from, opts.generation, "--from");
   const to = parsePoint(opts.to, opts.generation, "--to");
-  const keyLimit = Number(opts.keys);
-  if (!Number.isInteger(keyLimit) || keyLimit < 0) throw usageError(`invalid --keys ${opts.keys}`);
+  const keyLimit = parseWholeNumber(opts.keys, "--keys", 0, MAX_KEYS);
   const parallelism = parseParallelism(opts.parallelism);
   const resolved = await resolveCliTarget(arg, opts);
   const storage = await openStorage(resolved.replicas[0]);

@@ -6,6 +6,7 @@ import { LitewardenError, usageError } from "../errors.ts";
 import { type Env, expandPath, stripSqlitePrefix } from "./expand.ts";
 import { type LitestreamConfig, loadLitestreamConfig } from "./litestream_yml.ts";
 import type { ReplicaTarget, UnusableReplica } from "./target.ts";
+import { listForMessage } from "../lib/message_list.ts";
 import { parseReplicaUrl } from "./url.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/litestream.yml";
@@ -122,7 +123,7 @@ function listDbs(config: LitestreamConfig): string {
   const paths = config.dbs.map((d) => d.path);
   const dirs = config.dirs.map((d) => `dir ${d.dir} (pattern ${d.pattern}, not supported yet)`);
   const all = [...paths, ...dirs];
-  return all.length > 0 ? all.join(", ") : "none";
+  return listForMessage(all);
 }
 
 function dirUnsupported(
@@ -181,5 +182,5 @@ export function selectReplicas(resolved: ResolvedTarget, name?: string): Replica
   if (unusable) throw usageError(unusable.message);
   const names = [...resolved.replicas, ...(resolved.unusable ?? [])].map((r) => r.name);
   const where = resolved.dbPath ? ` for ${resolved.dbPath}` : "";
-  throw usageError(`no replica named ${name}${where}; replicas: ${names.join(", ")}`);
+  throw usageError(`no replica named ${name}${where}; replicas: ${listForMessage(names)}`);
 }

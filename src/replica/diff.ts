@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 
 /** Litestream's own bookkeeping tables change on every checkpoint; they are not user data. */
@@ -37,7 +38,10 @@ export interface DatabaseDiff {
 export function diffDatabases(beforePath: string, afterPath: string, keyLimit = 20): DatabaseDiff {
   const db = new DatabaseSync(beforePath, { readOnly: true });
   try {
-    db.exec(`ATTACH DATABASE ${sqlString(`file:${encodeURI(afterPath)}?mode=ro`)} AS after`);
+    // A plain absolute path, never a `file:` URI: SQLite reads `?` and `#` in a URI as its query
+    // and fragment, so a temp dir like `/x/decoy.db?a=/…` would attach /x/decoy.db instead. The
+    // attached file inherits the connection's read-only flag.
+    db.exec(`ATTACH DATABASE ${sqlString(resolve(afterPath))} AS after`);
     const schemaOf = (schema: string) =>
       new Map(
         (db.prepare(

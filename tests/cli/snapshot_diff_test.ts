@@ -1,6 +1,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli, runCliJson } from "../support/cli.ts";
+import { makeTempDir } from "../support/tmp.ts";
 
 const TREE = new URL("../fixtures/ltx/ltx-v0.5.2-block/nochecksum", import.meta.url).pathname;
 const STATES = new URL("../fixtures/ltx/states/", import.meta.url).pathname;
@@ -90,4 +91,52 @@ Deno.test("snapshot-diff of a point with itself finds nothing, and prints no row
   }
   const bad = await runCli(["snapshot-diff", `file://${TREE}`, "--from", "yesterday"]);
   assertEquals(bad.code, 2);
+});
+
+Deno.test("snapshot-diff attaches its own temp copy even when TMPDIR holds ? and #", async () => {
+  await using dir = await makeTempDir();
+  // The decoy: a database the attach would open instead if the temp path were read as a URI.
+  await Deno.copyFile(`${STATES}S1.db`, dir.join("decoy.db"));
+  const tmp = dir.join("decoy.db?x=#y");
+  await Deno.mkdir(tmp);
+  const old = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", tmp);
+  try {
+    const r = await runCliJson<DiffDoc>([
+      "snapshot-diff",
+      `file://${TREE}`,
+      "--from",
+      "txid:0000000000000001",
+      "--to",
+      "txid:0000000000000004",
+      "--json",
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const want = expected("S1.db", "S4.db");
+    const t = r.json.tables.find((x) => x.table === "t");
+    assert(t, `table t in ${JSON.stringify(r.json.tables)}`);
+    assertEquals([t.rowsAfter, t.added, t.removed], [want.after, want.added, want.removed]);
+    assertEquals([...Deno.readDirSync(tmp)], [], "the temp directory was removed");
+  } finally {
+    if (old === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", old);
+  }
+});
+
+Deno.test("snapshot-diff: numeric flags are validated (exit 2), never a SQLite type error", async () => {
+  for (const keys of ["99999999999999999999", "-1", "1.5", "1e3", "0x10", ""]) {
+    const r = await runCli(["snapshot-diff", `file://${TREE}`, "--from", "latest", "--keys", keys]);
+    assertEquals(r.code, 2, `--keys ${keys}: ${r.stderr}`);
+    assertStringIncludes(r.stderr, "invalid --keys");
+  }
+  const big = await runCli([
+    "snapshot-diff",
+    `file://${TREE}`,
+    "--from",
+    "latest",
+    "--parallelism",
+    "99999999999999999999",
+  ]);
+  assertEquals(big.code, 2, big.stderr);
+  assertStringIncludes(big.stderr, "invalid --parallelism");
 });
