@@ -59,6 +59,7 @@ meaning() {
   7) echo "application check failed" ;;
   8) echo "backup stale" ;;
   9) echo "refused to overwrite" ;;
+  10) echo "no space left on the local disk" ;;
   126 | 127) echo "cannot run $bin" ;;
   130) echo "interrupted" ;;
   *) echo "unexpected error" ;;

@@ -8,8 +8,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { fail, skip, warn } from "../checks/check.ts";
 import type { Check } from "../checks/check.ts";
-import { errorText, openDatabaseReadOnly } from "../checks/database.ts";
-import { ExitCode } from "../errors.ts";
+import { errorText, openDatabaseReadOnly } from "../lib/sqlite.ts";
 import type { AppReport } from "./app_report.ts";
 import { checkVaultwarden, detectVaultwarden, readPhysicalSchema } from "./vaultwarden/check.ts";
 import type { Detection, PhysicalSchema } from "./vaultwarden/check.ts";
@@ -29,7 +28,7 @@ function checkSync(path: string, mode: AppMode): AppResult {
   if (mode === "none") return { checks: [], app: null };
   const demanded = mode === "vaultwarden";
   const notChecked = (msg: string): AppResult => ({
-    checks: [demanded ? fail("app.detect", msg, ExitCode.appCheck) : skip("app.detect", msg)],
+    checks: [demanded ? fail("app.detect", msg, "appCheck") : skip("app.detect", msg)],
     app: null,
   });
 
@@ -57,7 +56,7 @@ function checkSync(path: string, mode: AppMode): AppResult {
         return {
           checks: [
             demanded
-              ? fail("app.detect", `not a Vaultwarden database: ${msg}`, ExitCode.appCheck)
+              ? fail("app.detect", `not a Vaultwarden database: ${msg}`, "appCheck")
               : warn("app.detect", `${msg}: no application checks`),
           ],
           app: null,

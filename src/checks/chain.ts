@@ -1,4 +1,3 @@
-import { ExitCode } from "../errors.ts";
 import { onlyDamaged } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import type { ChosenPlan } from "../replica/restore.ts";
@@ -14,20 +13,20 @@ export function listingChecks(listing: ReplicaListing, summary: ReplicaSummary):
     checks.push(fail(
       "listing.found",
       `nothing is stored at ${listing.location}; check the bucket and path (a wrong prefix is the usual cause)`,
-      ExitCode.noBackup,
+      "noBackup",
     ));
     return checks;
   }
   const damaged = onlyDamaged(listing);
   if (damaged) {
-    checks.push(fail("listing.headers", damaged.message, ExitCode.damaged));
+    checks.push(fail("listing.headers", damaged.message, "damaged"));
     return checks;
   }
   if (!listing.v03 && !listing.v05) {
     checks.push(fail(
       "listing.found",
       `${listing.objectCount} objects at ${listing.location}, none of them a Litestream replica file; check the path`,
-      ExitCode.noBackup,
+      "noBackup",
     ));
     return checks;
   }
@@ -54,7 +53,7 @@ export function listingChecks(listing: ReplicaListing, summary: ReplicaSummary):
       `${d.length} LTX file(s) with a damaged header or trailer, left out of every restore plan: ${
         d.slice(0, 3).map((x) => x.message).join("; ")
       }`,
-      ExitCode.damaged,
+      "damaged",
     ));
   }
   if (summary.formats.length === 2) {
@@ -114,7 +113,7 @@ export function chainChecks(
     }
     checks.push(
       broken
-        ? fail("chain.checksums", broken, ExitCode.damaged)
+        ? fail("chain.checksums", broken, "damaged")
         : pass("chain.checksums", "pre/post-apply database checksums link file to file"),
     );
   } else {

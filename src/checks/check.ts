@@ -1,5 +1,5 @@
-import { ExitCode } from "../errors.ts";
-import type { ExitCodeValue } from "../errors.ts";
+import { EXIT_CODE_BY_KIND, worstExitCode } from "../errors.ts";
+import type { ErrorKind, ExitCodeValue } from "../errors.ts";
 
 export type CheckStatus = "pass" | "warn" | "fail" | "skip";
 
@@ -9,51 +9,27 @@ export interface Check {
   id: string;
   status: CheckStatus;
   message: string;
-  /** Exit code this check maps to when it fails (defaults by layer, see `exitCodeFor`). */
+  /** A failed check's exit code: its error kind through the one table in errors.ts. */
   exitCode?: ExitCodeValue;
 }
 
 export const pass = (id: string, message: string): Check => ({ id, status: "pass", message });
 export const warn = (id: string, message: string): Check => ({ id, status: "warn", message });
 export const skip = (id: string, message: string): Check => ({ id, status: "skip", message });
-export const fail = (id: string, message: string, exitCode: ExitCodeValue): Check => ({
+export const fail = (id: string, message: string, kind: ErrorKind): Check => ({
   id,
   status: "fail",
   message,
-  exitCode,
+  exitCode: EXIT_CODE_BY_KIND[kind],
 });
-
-/** Most severe first: without storage or a backup nothing else can be judged. */
-const SEVERITY: ExitCodeValue[] = [
-  ExitCode.usage,
-  ExitCode.storage,
-  ExitCode.noBackup,
-  ExitCode.damaged,
-  ExitCode.unhealthy,
-  ExitCode.appCheck,
-  ExitCode.stale,
-  ExitCode.refused,
-  ExitCode.unexpected,
-];
 
 /** The exit code of a verify run: the most severe failed check's code, else 0. */
 export function exitCodeFor(checks: Check[]): ExitCodeValue {
   return worstExitCode(
-    checks.filter((c) => c.status === "fail").map((c) => c.exitCode ?? ExitCode.unexpected),
+    checks.filter((c) => c.status === "fail").map((c) =>
+      c.exitCode ?? EXIT_CODE_BY_KIND.unexpected
+    ),
   );
 }
 
-/** The most severe of several exit codes (0 when all are 0). */
-export function worstExitCode(codes: number[]): ExitCodeValue {
-  let best: ExitCodeValue = ExitCode.ok;
-  let rank = SEVERITY.length;
-  for (const code of codes) {
-    if (code === ExitCode.ok) continue;
-    const r = SEVERITY.indexOf(code as ExitCodeValue);
-    if (r >= 0 && r < rank) {
-      rank = r;
-      best = code as ExitCodeValue;
-    }
-  }
-  return best;
-}
+export { worstExitCode };

@@ -9,9 +9,7 @@
  * a backup directory on read-only media). `immutable=1` ignores any `-wal`, so the SQLite checks
  * see the main file alone; `db.wal` says when the -wal holds committed pages the main file lacks.
  */
-import { DatabaseSync } from "node:sqlite";
-import { resolve } from "node:path";
-import { ExitCode } from "../errors.ts";
+import type { DatabaseSync } from "node:sqlite";
 import { FormatError } from "../formats/format_error.ts";
 import { parseDatabaseHeader, SQLITE_HEADER_SIZE } from "../formats/sqlite_header.ts";
 import type { DatabaseHeader } from "../formats/sqlite_header.ts";
@@ -21,6 +19,7 @@ import {
   WAL_HEADER_SIZE,
   WalFrameValidator,
 } from "../formats/sqlite_wal.ts";
+import { errorText, openDatabaseReadOnly, quoteIdent } from "../lib/sqlite.ts";
 import { fail, pass, warn } from "./check.ts";
 import type { Check } from "./check.ts";
 
@@ -28,22 +27,6 @@ const SQLITE_MAGIC = "SQLite format 3\0";
 /** Problems integrity_check lists at most (its argument), and how many a message quotes. */
 const MAX_PROBLEMS = 100;
 const QUOTED_PROBLEMS = 3;
-
-/** Opens `path` strictly read-only: `immutable=1` (no locks, no -shm, -wal ignored). */
-export function openDatabaseReadOnly(path: string): DatabaseSync {
-  const abs = resolve(path);
-  const uri = `file://${abs.split("/").map(encodeURIComponent).join("/")}?immutable=1`;
-  return new DatabaseSync(uri, { readOnly: true });
-}
-
-/** `"name"` with embedded quotes doubled, for table names in SQL text. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const bytes = (n: number) => `${n.toLocaleString("en-US")} bytes`;
@@ -63,7 +46,7 @@ export function checkDatabaseFile(
 
 function checkSync(path: string, opts: { quick: boolean; restored: boolean }): Check[] {
   const checks: Check[] = [];
-  const unhealthy = (id: string, msg: string) => fail(id, msg, ExitCode.unhealthy);
+  const unhealthy = (id: string, msg: string) => fail(id, msg, "unhealthy");
 
   // file.exists
   let size: number;
@@ -71,7 +54,7 @@ function checkSync(path: string, opts: { quick: boolean; restored: boolean }): C
   try {
     const st = Deno.statSync(path);
     if (st.isDirectory) {
-      return [fail("file.exists", `${path} is a directory, not a database file`, ExitCode.usage)];
+      return [fail("file.exists", `${path} is a directory, not a database file`, "usage")];
     }
     size = st.size;
     head = readAt(path, 0, SQLITE_HEADER_SIZE);
@@ -81,7 +64,7 @@ function checkSync(path: string, opts: { quick: boolean; restored: boolean }): C
       : err instanceof Deno.errors.PermissionDenied
       ? "permission denied; run as a user who may read it"
       : errorText(err);
-    return [fail("file.exists", `${path}: ${why}`, ExitCode.usage)];
+    return [fail("file.exists", `${path}: ${why}`, "usage")];
   }
 
   // file.format
@@ -257,7 +240,7 @@ function sizeCheck(path: string, size: number, h: DatabaseHeader, restored: bool
       `the restored database has ${
         size / ps
       } pages but its header says ${h.pageCount}: the replay missed committed transactions; a WAL segment at the end of an index is probably missing from the replica`,
-      ExitCode.damaged,
+      "damaged",
     );
   }
   const walHint = nonEmptySize(`${path}-wal`) > 0
@@ -269,7 +252,7 @@ function sizeCheck(path: string, size: number, h: DatabaseHeader, restored: bool
       `truncated: ${
         bytes(size)
       } is not a whole number of ${ps}-byte pages (cut off mid-page: an incomplete copy or download?)${walHint}`,
-      ExitCode.unhealthy,
+      "unhealthy",
     );
   }
   const pages = size / ps;
@@ -285,7 +268,7 @@ function sizeCheck(path: string, size: number, h: DatabaseHeader, restored: bool
       `truncated: the header says ${plural(h.pageCount, "page")} (${
         bytes(h.pageCount * ps)
       }) but the file has ${bytes(size)} (${pages}): an incomplete copy or download?${walHint}`,
-      ExitCode.unhealthy,
+      "unhealthy",
     );
   }
   if (pages > h.pageCount) {
@@ -347,7 +330,7 @@ function walCheck(path: string, h: DatabaseHeader, dbSize: number): Check | null
       return fail(
         "db.wal",
         `${name} has ${ps}-byte pages but the database ${h.pageSize}-byte ones: the pair does not belong together`,
-        ExitCode.unhealthy,
+        "unhealthy",
       );
     }
     const validator = new WalFrameValidator(header);
@@ -397,7 +380,7 @@ function walCheck(path: string, h: DatabaseHeader, dbSize: number): Check | null
     return fail(
       "db.wal",
       `${name} holds ${what}: the main file alone is stale (a live database, or a copy without its -wal); the checks below saw the main file only; run the app once or \`sqlite3 FILE 'PRAGMA wal_checkpoint'\` on a copy of both files`,
-      ExitCode.unhealthy,
+      "unhealthy",
     );
   } finally {
     wal.close();
@@ -449,7 +432,7 @@ function integrityCheck(db: DatabaseSync, quick: boolean): Check {
       `${pragma} found ${n}: ${problems.slice(0, QUOTED_PROBLEMS).join("; ")}${
         count > QUOTED_PROBLEMS ? "; …" : ""
       }`,
-      ExitCode.unhealthy,
+      "unhealthy",
     );
   } catch (err) {
     const damaged = perTable(db, (t) => {
@@ -461,7 +444,7 @@ function integrityCheck(db: DatabaseSync, quick: boolean): Check {
       : damaged.length > 0
       ? `; damaged: ${damaged.slice(0, 5).join(", ")}${damaged.length > 5 ? ", …" : ""}`
       : "";
-    return fail("db.integrity", `${pragma} stopped: ${errorText(err)}${where}`, ExitCode.unhealthy);
+    return fail("db.integrity", `${pragma} stopped: ${errorText(err)}${where}`, "unhealthy");
   }
 }
 
@@ -503,7 +486,7 @@ function foreignKeyCheck(db: DatabaseSync): Check {
     return fail(
       "db.foreign-keys",
       `foreign_key_check could not run: ${errorText(err)}`,
-      ExitCode.unhealthy,
+      "unhealthy",
     );
   }
   const counts = new Map<string, number>();
@@ -533,7 +516,7 @@ function foreignKeyCheck(db: DatabaseSync): Check {
       `foreign_key_check: ${plural(total, "row")} point${
         total === 1 ? "s" : ""
       } at a missing parent (${list})${cannot}`,
-      ExitCode.unhealthy,
+      "unhealthy",
     );
   }
   if (unreadable.length > 0) {

@@ -1,5 +1,5 @@
-import { ExitCode, usageError } from "../errors.ts";
-import { formatAge, formatTime } from "../report/format.ts";
+import { usageError } from "../errors.ts";
+import { formatAge, formatTime } from "../lib/format.ts";
 import type { RestorePoint } from "../replica/summary.ts";
 import { fail, pass, skip } from "./check.ts";
 import type { Check } from "./check.ts";
@@ -44,7 +44,7 @@ export function freshnessCheck(
     return fail(
       "freshness",
       `${text}, older than --max-age ${formatAge(maxAgeMs)}: is Litestream still replicating?`,
-      ExitCode.stale,
+      "stale",
     );
   }
   return pass("freshness", `${text} (limit ${formatAge(maxAgeMs)})`);

@@ -1,4 +1,4 @@
-import { ExitCode, LitewardenError } from "../errors.ts";
+import { exitCodeOf, LitewardenError, typedOsError } from "../errors.ts";
 import { redact } from "../report/redact.ts";
 
 /** Where a command writes: stdout for results, stderr for diagnostics; both redacted. */
@@ -25,11 +25,11 @@ function writeAll(w: { writeSync(p: Uint8Array): number }, text: string): void {
 }
 
 /** Turns any thrown value into one stderr line (and a JSON document with --json) and an exit code. */
-export function reportError(err: unknown, output: Output, json: boolean): number {
-  let code: number = ExitCode.unexpected;
+export function reportError(thrown: unknown, output: Output, json: boolean): number {
+  const err = typedOsError(thrown);
+  const code = exitCodeOf(err);
   let message: string;
   if (err instanceof LitewardenError) {
-    code = err.exitCode;
     message = err.message;
   } else {
     message = `unexpected error: ${err instanceof Error ? err.message : String(err)}` +

@@ -4,7 +4,7 @@ import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
 import { ExitCode, LitewardenError, noBackupError } from "../errors.ts";
 import type { ExitCodeValue } from "../errors.ts";
-import { formatTime } from "../report/format.ts";
+import { formatTime } from "../lib/format.ts";
 import { listReplica } from "../replica/listing.ts";
 import { readMarker, writeMarker } from "../replica/marker.ts";
 import type { ReplicaMarker } from "../replica/marker.ts";

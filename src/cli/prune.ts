@@ -3,14 +3,16 @@ import { parseDuration } from "../checks/freshness.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
 import {
+  DamagedError,
   ExitCode,
   LitewardenError,
   noBackupError,
   refusedError,
+  StorageError,
   storageError,
   usageError,
 } from "../errors.ts";
-import { formatBytes, formatTime, table } from "../report/format.ts";
+import { formatBytes, formatTime, table } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { listReplica, onlyDamaged } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
@@ -282,7 +284,7 @@ async function verifyV05Restorable(storage: Storage, listing: ReplicaListing): P
     } catch (err) {
       if (err instanceof LitewardenError) {
         throw new LitewardenError(
-          err.exitCode,
+          err.kind,
           `the v0.5 history does not restore, so the v0.3 tree stays: ${err.message}`,
         );
       }
@@ -296,7 +298,7 @@ async function probeDeletePermission(storage: Storage, location: string): Promis
   try {
     await storage.delete([`.litewarden-delete-probe-${crypto.randomUUID()}`]);
   } catch (err) {
-    if (err instanceof LitewardenError && err.exitCode === ExitCode.storage) {
+    if (err instanceof StorageError) {
       throw storageError(
         `permission denied: cannot delete in ${location} (${err.message}); give the key s3:DeleteObject or run without --apply`,
         err,
@@ -315,8 +317,7 @@ function reconcilePlans(first: PrunePlan, second: PrunePlan, location: string): 
   const keptNow = new Set(second.points.map((p) => p.key));
   const vanished = first.points.filter((p) => p.kept && !keptNow.has(p.key));
   if (vanished.length > 0) {
-    throw new LitewardenError(
-      ExitCode.damaged,
+    throw new DamagedError(
       `the replica at ${location} changed while planning: ${
         vanished[0].key
       } disappeared (a running retention or another prune?); nothing was deleted: run prune again`,

@@ -1,8 +1,9 @@
 import { formatIndex } from "../formats/v03_layout.ts";
 import { Command, Option } from "commander";
 import { describeTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError, noBackupError, usageError } from "../errors.ts";
-import { formatBytes, formatTime } from "../report/format.ts";
+import { ExitCode, NoBackupError, noBackupError, usageError } from "../errors.ts";
+import { parentDir, syncDir, tempPathFor } from "../lib/atomic_write.ts";
+import { formatBytes, formatTime } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { Progress } from "../report/progress.ts";
 import { listReplica } from "../replica/listing.ts";
@@ -16,14 +17,7 @@ import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
 import { ALLOW_FRESH_START_ENV, describeMarker, envFlag, refreshMarker } from "./mark.ts";
-import {
-  cleanupOnSignal,
-  existingOutputs,
-  parentDir,
-  refuseOverwrite,
-  syncDir,
-  tempPathFor,
-} from "./safe_output.ts";
+import { cleanupOnSignal, existingOutputs, refuseOverwrite } from "./safe_output.ts";
 import { parseParallelism } from "./options.ts";
 import { resolveCliTarget } from "./target.ts";
 
@@ -214,9 +208,9 @@ export async function runRestore(
       }
       return ExitCode.ok;
     }
-    throw new LitewardenError(
-      ExitCode.noBackup,
+    throw new NoBackupError(
       `no backup found at ${where}: nothing stored there is a Litestream replica; check the bucket and path`,
+      where,
     );
   }
 

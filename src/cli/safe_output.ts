@@ -26,33 +26,6 @@ export function refuseOverwrite(paths: string[], path: string): never {
   );
 }
 
-/** A unique temp name in the target's directory, so the final rename is atomic. */
-export function tempPathFor(path: string): string {
-  const slash = path.lastIndexOf("/");
-  const dir = slash >= 0 ? path.slice(0, slash) : ".";
-  const base = path.slice(slash + 1);
-  return `${dir}/.${base}.litewarden-${crypto.randomUUID().slice(0, 8)}.tmp`;
-}
-
-export function parentDir(path: string): string {
-  const slash = path.lastIndexOf("/");
-  return slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
-}
-
-/** Makes a completed rename durable. */
-export async function syncDir(dir: string): Promise<void> {
-  try {
-    const d = await Deno.open(dir, { read: true });
-    try {
-      await d.sync();
-    } finally {
-      d.close();
-    }
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename itself has happened.
-  }
-}
-
 /** What to clean up when the process is interrupted; see {@link cleanupOnSignal}. */
 interface InterruptCleanup {
   tempPaths: () => string[];

@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { ExitCode, usageError } from "../errors.ts";
-import { formatTime, table } from "../report/format.ts";
+import { formatTime, table } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { diffDatabases } from "../replica/diff.ts";
 import { listReplica } from "../replica/listing.ts";

@@ -10,8 +10,8 @@ import { loadLitestreamConfig } from "../config/litestream_yml.ts";
 import { DEFAULT_CONFIG_PATH } from "../config/resolve.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError, usageError } from "../errors.ts";
-import { formatBytes } from "../report/format.ts";
+import { LitewardenError, usageError } from "../errors.ts";
+import { formatBytes } from "../lib/format.ts";
 import { checkPingUrl, sendPing, writeMetrics } from "../report/notify.ts";
 import { verifyJson, verifyText } from "../report/verify_report.ts";
 import type { VerifyResult } from "../report/verify_report.ts";
@@ -324,15 +324,15 @@ async function verifyFile(
 }
 
 function errorCheck(id: string, err: unknown): Check {
-  if (err instanceof LitewardenError) return fail(id, err.message, err.exitCode);
+  if (err instanceof LitewardenError) return fail(id, err.message, err.kind);
   throw err;
 }
 
 function failedResult(subject: string, err: unknown): VerifyResult {
-  const check = err instanceof LitewardenError ? fail("target", err.message, err.exitCode) : fail(
+  const check = err instanceof LitewardenError ? fail("target", err.message, err.kind) : fail(
     "target",
     `unexpected error: ${err instanceof Error ? err.message : String(err)}`,
-    ExitCode.unexpected,
+    "unexpected",
   );
   return {
     subject,

@@ -7,7 +7,7 @@
  * settings Litestream would reject) does not: it is kept as an `UnusableReplica` and reported only
  * when that replica or its database is asked for, so the other databases stay usable.
  */
-import { LitewardenError, usageError } from "../errors.ts";
+import { LitewardenError, PermissionError, UsageError, usageError } from "../errors.ts";
 import { type Env, expandConfigText, expandPath, stripSqlitePrefix } from "./expand.ts";
 import type { ReplicaTarget, UnusableReplica } from "./target.ts";
 import {
@@ -77,14 +77,17 @@ export async function readConfigText(abs: string): Promise<string> {
     if (err instanceof Deno.errors.NotFound) {
       throw usageError(`config file ${abs} not found; pass --config PATH or a replica URL`);
     }
-    const reason = err instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : err instanceof Deno.errors.IsADirectory
+    if (err instanceof Deno.errors.PermissionDenied) {
+      throw new PermissionError(abs, `cannot read config file ${abs}: permission denied`, {
+        cause: err,
+      });
+    }
+    const reason = err instanceof Deno.errors.IsADirectory
       ? "it is a directory"
       : err instanceof Error
       ? err.message
       : String(err);
-    throw new LitewardenError(2, `cannot read config file ${abs}: ${reason}`, { cause: err });
+    throw new UsageError(`cannot read config file ${abs}: ${reason}`, { cause: err });
   }
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);

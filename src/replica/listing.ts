@@ -8,7 +8,7 @@ import {
 } from "../formats/ltx_header.ts";
 import type { LtxHeader } from "../formats/ltx_header.ts";
 import { FormatError } from "../formats/format_error.ts";
-import { damagedError, ExitCode, LitewardenError } from "../errors.ts";
+import { DamagedError, damagedError, LitewardenError } from "../errors.ts";
 import { parseV03Key } from "../formats/v03_layout.ts";
 import { parseV05Key } from "../formats/v05_layout.ts";
 import { readAll } from "../storage/storage.ts";
@@ -95,7 +95,7 @@ async function readLtxMeta(
       listing.ltxMeta.set(f.key, meta);
       f.time = new Date(meta.header.timestamp);
     } catch (err) {
-      if (!(err instanceof LitewardenError) || err.exitCode !== ExitCode.damaged) throw err;
+      if (!(err instanceof DamagedError)) throw err;
       bad.add(f.key);
       listing.damaged.push({ key: f.key, message: err.message });
     }

@@ -1,3 +1,5 @@
+import { localFsError } from "../errors.ts";
+
 /**
  * The database image being rebuilt: a temp file written at page offsets. Consecutive page writes
  * are coalesced into 1 MiB writes. Writes are synchronous on purpose: a WAL replay writes tens of
@@ -16,8 +18,14 @@ export class PageFile {
 
   /** Creates a new file; fails if something already exists at `path` (temp names are unique). */
   static async create(path: string, mode = 0o600): Promise<PageFile> {
-    const file = await Deno.open(path, { write: true, read: true, createNew: true, mode });
-    return new PageFile(path, file);
+    try {
+      const file = await Deno.open(path, { write: true, read: true, createNew: true, mode });
+      return new PageFile(path, file);
+    } catch (err) {
+      // The temp name is ours; the directory is what the operator can fix.
+      const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 1));
+      throw localFsError(err, dir, { doing: "create files in" });
+    }
   }
 
   writeAt(offset: number, data: Uint8Array): Promise<void> {
@@ -76,7 +84,9 @@ export class PageFile {
 
   async sync(): Promise<void> {
     this.flush();
-    await this.file.sync();
+    await this.file.sync().catch((err) => {
+      throw localFsError(err, this.path);
+    });
   }
 
   close(): void {
@@ -95,10 +105,16 @@ export class PageFile {
   }
 
   private rawWrite(offset: number, data: Uint8Array): void {
-    // Sequential writes (snapshot images) need no seek.
-    if (offset !== this.position) this.file.seekSync(offset, Deno.SeekMode.Start);
-    let at = 0;
-    while (at < data.length) at += this.file.writeSync(data.subarray(at));
+    try {
+      // Sequential writes (snapshot images) need no seek.
+      if (offset !== this.position) this.file.seekSync(offset, Deno.SeekMode.Start);
+      let at = 0;
+      while (at < data.length) at += this.file.writeSync(data.subarray(at));
+    } catch (err) {
+      // A full disk or the size limit: say how large the file had to grow (at least).
+      this.position = -1;
+      throw localFsError(err, this.path, { needBytes: offset + data.length });
+    }
     this.position = offset + data.length;
     this.bytesWritten += data.length;
   }

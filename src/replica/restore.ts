@@ -1,5 +1,11 @@
-import { damagedError, ExitCode, LitewardenError, noBackupError, usageError } from "../errors.ts";
-import { formatTime } from "../report/format.ts";
+import {
+  damagedError,
+  LitewardenError,
+  NoBackupError,
+  noBackupError,
+  usageError,
+} from "../errors.ts";
+import { formatTime } from "../lib/format.ts";
 import type { Storage } from "../storage/storage.ts";
 import { onlyDamaged } from "./listing.ts";
 import type { ReplicaListing } from "./listing.ts";
@@ -118,11 +124,11 @@ function checkV05Bounds(listing: ReplicaListing, t: Date): void {
   const min = Math.min(...times);
   const max = Math.max(...times);
   if (t.getTime() < min || t.getTime() > max) {
-    throw new LitewardenError(
-      ExitCode.noBackup,
+    throw new NoBackupError(
       `timestamp ${formatTime(t)} is outside the replica's window ${formatTime(new Date(min))} … ${
         formatTime(new Date(max))
       }; pick a time inside it (see \`litewarden list\`)`,
+      listing.location,
     );
   }
 }

@@ -1,6 +1,6 @@
 import type { ReplicaListing } from "../replica/listing.ts";
 import type { ReplicaSummary, RestorePoint } from "../replica/summary.ts";
-import { formatAge, formatBytes, formatTime, table } from "./format.ts";
+import { formatAge, formatBytes, formatTime, table } from "../lib/format.ts";
 
 export interface ListedReplica {
   name: string;

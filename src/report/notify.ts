@@ -1,4 +1,5 @@
 import { usageError } from "../errors.ts";
+import { writeFileAtomic } from "../lib/atomic_write.ts";
 import { redact, registerSecret } from "./redact.ts";
 import type { VerifyResult } from "./verify_report.ts";
 
@@ -142,24 +143,4 @@ export async function writeMetrics(
     ...list,
   ]);
   await writeFileAtomic(path, redact(lines.join("\n") + "\n"));
-}
-
-/** Temp file in the same directory, fsync, rename: readers never see a half-written file. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
-  const tmp = `${dir}/.${path.slice(slash + 1)}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-  try {
-    const data = new TextEncoder().encode(text);
-    let at = 0;
-    while (at < data.length) at += await f.write(data.subarray(at));
-    await f.sync();
-  } catch (err) {
-    f.close();
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
-  f.close();
-  await Deno.rename(tmp, path);
 }

@@ -1,4 +1,4 @@
-import { formatBytes } from "./format.ts";
+import { formatBytes } from "../lib/format.ts";
 
 /**
  * A one-line progress display on stderr, shown only when stderr is a terminal (nothing on a pipe

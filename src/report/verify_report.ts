@@ -1,7 +1,7 @@
 import type { Check } from "../checks/check.ts";
 import type { AppReport } from "../apps/app_report.ts";
 import type { RestorePoint } from "../replica/summary.ts";
-import { formatAge, formatTime } from "./format.ts";
+import { formatAge, formatTime } from "../lib/format.ts";
 import { pointJson } from "./list_report.ts";
 
 /** Everything one verify run found, for one database or file. */

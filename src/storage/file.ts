@@ -1,4 +1,12 @@
-import { ExitCode, LitewardenError, storageError } from "../errors.ts";
+import {
+  DamagedError,
+  LitewardenError,
+  PermissionError,
+  StorageError,
+  type StorageFailure,
+  UsageError,
+} from "../errors.ts";
+import { writeFileAtomic } from "../lib/atomic_write.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
 
 /** A replica in a local directory (Litestream's `file` replica type). */
@@ -28,7 +36,7 @@ export class FileStorage implements Storage {
         if (!dir) await this.checkRoot();
         return;
       }
-      throw this.wrap(err, abs);
+      throw this.wrap(err, abs, "list");
     }
     for (const e of entries) {
       const key = dir ? `${dir}/${e.name}` : e.name;
@@ -45,8 +53,7 @@ export class FileStorage implements Storage {
   private async checkRoot(): Promise<void> {
     const st = await Deno.stat(this.root).catch(() => undefined);
     if (st && !st.isDirectory) {
-      throw new LitewardenError(
-        ExitCode.usage,
+      throw new UsageError(
         `replica path ${this.root} is a file, not a directory; point the replica at the directory Litestream writes into`,
       );
     }
@@ -59,12 +66,12 @@ export class FileStorage implements Storage {
       file = await Deno.open(abs, { read: true });
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
-        throw new LitewardenError(
-          ExitCode.damaged,
+        throw new DamagedError(
           `replica object ${key} is missing from ${this.location}; it was listed a moment ago, so something deleted it (a running prune or retention?)`,
+          key,
         );
       }
-      throw this.wrap(err, abs);
+      throw this.wrap(err, abs, "get");
     }
     if (range) await file.seek(range.offset, Deno.SeekMode.Start);
     // 256 KiB reads: `file.readable` reads 64 KiB at a time, and every read is an async round
@@ -98,18 +105,9 @@ export class FileStorage implements Storage {
     const dir = abs.slice(0, abs.lastIndexOf("/"));
     try {
       await Deno.mkdir(dir, { recursive: true });
-      const tmp = `${abs}.tmp-${crypto.randomUUID()}`;
-      const f = await Deno.open(tmp, { write: true, createNew: true });
-      try {
-        let at = 0;
-        while (at < data.length) at += await f.write(data.subarray(at));
-        await f.sync();
-      } finally {
-        f.close();
-      }
-      await Deno.rename(tmp, abs);
+      await writeFileAtomic(abs, data);
     } catch (err) {
-      throw this.wrap(err, abs);
+      throw this.wrap(err, abs, "put");
     }
   }
 
@@ -120,7 +118,7 @@ export class FileStorage implements Storage {
         await Deno.remove(`${this.root}/${key}`);
       } catch (err) {
         if (err instanceof Deno.errors.NotFound) continue;
-        throw this.wrap(err, `${this.root}/${key}`);
+        throw this.wrap(err, `${this.root}/${key}`, "delete");
       }
       const slash = key.lastIndexOf("/");
       if (slash > 0) dirs.add(key.slice(0, slash));
@@ -140,14 +138,18 @@ export class FileStorage implements Storage {
     }
   }
 
-  private wrap(err: unknown, path: string): LitewardenError {
-    if (err instanceof Deno.errors.PermissionDenied) {
-      return storageError(
+  /** Local errors of the replica directory are storage errors (exit 4), as for any backend. */
+  private wrap(err: unknown, path: string, op: StorageFailure["op"]): LitewardenError {
+    const denied = err instanceof PermissionError || err instanceof Deno.errors.PermissionDenied;
+    if (denied) {
+      return new StorageError(
         `permission denied on ${path}; run as a user that can access the replica directory`,
-        err,
+        { op, key: path, code: "EACCES" },
+        { cause: err },
       );
     }
+    if (err instanceof LitewardenError) return err;
     const msg = err instanceof Error ? err.message : String(err);
-    return storageError(`cannot access ${path}: ${msg}`, err);
+    return new StorageError(`cannot access ${path}: ${msg}`, { op, key: path }, { cause: err });
   }
 }

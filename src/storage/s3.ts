@@ -34,7 +34,14 @@ import {
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { createHash } from "node:crypto";
 import type { S3ReplicaTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError, storageError } from "../errors.ts";
+import {
+  DamagedError,
+  type LitewardenError,
+  MissingObjectError,
+  StorageError,
+  type StorageFailure,
+} from "../errors.ts";
+import { emptyStream, resumableDownload } from "./resumable.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
@@ -243,7 +250,7 @@ export class S3Storage implements Storage {
       } else {
         throw this.mapped(
           `S3 listing of ${this.location} at ${this.endpoint} is truncated but gives no way to continue; the server is not S3-compatible enough`,
-          ExitCode.storage,
+          { op: "list" },
         );
       }
     }
@@ -268,7 +275,10 @@ export class S3Storage implements Storage {
   async get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
     if (range?.length === 0) return emptyStream();
     const first = await this.getOnce(key, range);
-    return this.resumable(key, range, first.body, first.length);
+    return resumableDownload(key, range, first, (rest) => this.getOnce(key, rest), {
+      ...this.opts,
+      location: this.location,
+    });
   }
 
   /** One GET (with request retries); the body stream as the SDK gives it. */
@@ -303,69 +313,6 @@ export class S3Storage implements Storage {
     // Under Deno the body is a Node IncomingMessage with the SDK's stream mixin.
     const body = res.Body.transformToWebStream() as ReadableStream<Uint8Array>;
     return { body, length: res.ContentLength };
-  }
-
-  /**
-   * A GET body that survives dropped connections: when the stream errors, or ends before
-   * Content-Length bytes, the rest is re-requested with a ranged GET (with the usual backoff), so a
-   * flaky link costs a retry instead of a failed multi-GB restore — and a cut-off body is never
-   * mistaken for a truncated (damaged) object.
-   */
-  private resumable(
-    key: string,
-    range: ByteRange | undefined,
-    first: ReadableStream<Uint8Array>,
-    contentLength: number | undefined,
-  ): ReadableStream<Uint8Array> {
-    const start = range?.offset ?? 0;
-    const expected = contentLength;
-    let reader = first.getReader();
-    let consumed = 0;
-    let resumes = 0;
-    const reopen = async (cause: unknown) => {
-      if (resumes + 1 >= this.opts.maxAttempts) {
-        throw storageError(
-          `the download of ${key} from ${this.location} broke off ${resumes + 1} times (last: ${
-            describeDrop(cause)
-          }); check the network and try again`,
-        );
-      }
-      resumes++;
-      const cap = Math.min(this.opts.retryMaxDelayMs, this.opts.retryBaseDelayMs * 2 ** resumes);
-      await sleep(Math.random() * cap);
-      reader.cancel().catch(() => {});
-      const rest: ByteRange = {
-        offset: start + consumed,
-        length: expected !== undefined ? expected - consumed : undefined,
-      };
-      const next = await this.getOnce(key, rest);
-      reader = next.body.getReader();
-    };
-    return new ReadableStream<Uint8Array>({
-      pull: async (ctrl) => {
-        for (;;) {
-          let chunk: ReadableStreamReadResult<Uint8Array>;
-          try {
-            chunk = await reader.read();
-          } catch (err) {
-            await reopen(err);
-            continue;
-          }
-          if (chunk.done) {
-            if (expected !== undefined && consumed < expected) {
-              await reopen(new Error(`connection closed after ${consumed} of ${expected} bytes`));
-              continue;
-            }
-            ctrl.close();
-            return;
-          }
-          consumed += chunk.value.length;
-          ctrl.enqueue(chunk.value);
-          return;
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    });
   }
 
   // ---- put ----
@@ -428,14 +375,12 @@ export class S3Storage implements Storage {
     if (code === "AccessDenied" || code === "AllAccessDisabled") {
       throw this.mapped(
         `permission denied: cannot delete ${key} from ${this.location} (${failures.length} of ${keys.length} keys refused); check that the key has s3:DeleteObject`,
-        ExitCode.storage,
-        { code },
+        { op: "delete", key, code },
       );
     }
     throw this.mapped(
       `cannot delete ${failures.length} of ${keys.length} objects from ${this.location} at ${this.endpoint}: ${code} on ${key}`,
-      ExitCode.storage,
-      { code },
+      { op: "delete", key, code },
     );
   }
 
@@ -482,56 +427,59 @@ export class S3Storage implements Storage {
 
   private toError(f: Failure, ctx: RequestContext, attempts: number): LitewardenError {
     const after = attempts > 1 ? ` after ${attempts} attempts` : "";
-    const detail = { code: f.code, status: f.status, requestId: f.requestId, attempts };
+    const detail: StorageFailure = {
+      op: ctx.op,
+      key: ctx.key,
+      code: f.code,
+      status: f.status,
+      attempts,
+    };
     if (f.network) {
       return this.mapped(
         `cannot reach S3 endpoint ${this.endpoint}: ${f.reason}${after}`,
-        ExitCode.storage,
         detail,
       );
     }
     if (f.code === "CredentialsProviderError") {
       return this.mapped(
         `no S3 credentials for ${this.location}: set access-key-id and secret-access-key for the replica, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY)`,
-        ExitCode.storage,
         detail,
       );
     }
     if (f.code === "NoSuchBucket") {
       return this.mapped(
         `bucket ${this.bucket} does not exist at ${this.endpoint}; check \`bucket\`/the URL`,
-        ExitCode.storage,
         detail,
       );
     }
     if (ctx.op === "get" && (f.code === "NoSuchKey" || f.status === 404)) {
-      return this.mapped(
-        `replica object ${ctx.key} is missing from ${this.location}; it was listed a moment ago, so something deleted it (a running prune or retention?)`,
-        ExitCode.damaged,
-        detail,
+      return new MissingObjectError(
+        this.scrub(
+          `replica object ${ctx.key} is missing from ${this.location}; it was listed a moment ago, so something deleted it (a running prune or retention?)`,
+        ),
+        ctx.key ?? "",
       );
     }
     if (ctx.op === "get" && (f.code === "InvalidRange" || f.status === 416)) {
-      return this.mapped(
-        `replica object ${ctx.key} in ${this.location} is shorter than expected (asked for ${
-          ctx.range?.replace("bytes=", "bytes ")
-        }); the object is truncated`,
-        ExitCode.damaged,
-        detail,
+      return new DamagedError(
+        this.scrub(
+          `replica object ${ctx.key} in ${this.location} is shorter than expected (asked for ${
+            ctx.range?.replace("bytes=", "bytes ")
+          }); the object is truncated`,
+        ),
+        ctx.key,
       );
     }
     if (ctx.op === "delete" && f.code === "AccessDenied") {
       const what = ctx.count && ctx.count > 1 ? `${ctx.count} objects (first ${ctx.key})` : ctx.key;
       return this.mapped(
         `permission denied: cannot delete ${what} from ${this.location}; check that the key has s3:DeleteObject`,
-        ExitCode.storage,
         detail,
       );
     }
     if (ACCESS_CODES.has(f.code) || f.status === 403) {
       return this.mapped(
         `access denied to ${this.location}: check the access key, secret and region (${f.code})`,
-        ExitCode.storage,
         detail,
       );
     }
@@ -541,7 +489,6 @@ export class S3Storage implements Storage {
     ) {
       return this.mapped(
         `bucket ${this.bucket} is in another region than the one configured; set \`region\` to the bucket's region (${f.code})`,
-        ExitCode.storage,
         detail,
       );
     }
@@ -549,26 +496,24 @@ export class S3Storage implements Storage {
     if (f.retryable) {
       return this.mapped(
         `S3 endpoint ${this.endpoint} kept failing for ${this.location}: ${what}${after}`,
-        ExitCode.storage,
         detail,
       );
     }
     return this.mapped(
       `S3 request to ${this.location} at ${this.endpoint} failed: ${what}`,
-      ExitCode.storage,
       detail,
     );
   }
 
-  /** A LitewardenError whose message is scrubbed of credentials; the cause is a safe summary. */
-  private mapped(
-    message: string,
-    code: typeof ExitCode.storage | typeof ExitCode.damaged,
-    detail?: Record<string, unknown>,
-  ): LitewardenError {
+  /** A storage error whose message is scrubbed of credentials. */
+  private mapped(message: string, failure: StorageFailure): StorageError {
+    return new StorageError(this.scrub(message), failure);
+  }
+
+  private scrub(message: string): string {
     let msg = message;
     for (const s of this.secrets) msg = msg.split(s).join("***");
-    return new LitewardenError(code, msg, detail ? { cause: detail } : undefined);
+    return msg;
   }
 }
 
@@ -585,9 +530,7 @@ class BatchUnsupported extends Error {}
 
 /** A get failed because the key does not exist (not a range or access problem). */
 function isMissingKey(err: unknown): boolean {
-  if (!(err instanceof LitewardenError) || err.exitCode !== ExitCode.damaged) return false;
-  const cause = err.cause as { code?: string; status?: number } | undefined;
-  return cause?.code === "NoSuchKey" || (cause?.status === 404 && cause.code !== "NoSuchBucket");
+  return err instanceof MissingObjectError;
 }
 
 const SILENT_LOGGER = {
@@ -840,25 +783,11 @@ async function* mergeSorted(
   }
 }
 
-function emptyStream(): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    start(ctrl) {
-      ctrl.close();
-    },
-  });
-}
-
 function clamp(n: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, Math.floor(n)));
 }
 
 /** A short reason for a broken download, without request details (which may carry secrets). */
-function describeDrop(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === "string") return code;
-  return err instanceof Error ? err.message.slice(0, 120) : String(err);
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -12,9 +12,8 @@ import type { DatabaseSync } from "node:sqlite";
 import type { AppReport } from "../app_report.ts";
 import { fail, pass, skip, warn } from "../../checks/check.ts";
 import type { Check } from "../../checks/check.ts";
-import { errorText, quoteIdent } from "../../checks/database.ts";
-import { ExitCode } from "../../errors.ts";
-import { formatTime } from "../../report/format.ts";
+import { errorText, quoteIdent } from "../../lib/sqlite.ts";
+import { formatTime } from "../../lib/format.ts";
 import { KNOWN_MIGRATIONS } from "./versions.ts";
 import { analyzeVersions, NEWEST_RELEASE, rangeText } from "./versions.ts";
 import type { VersionAnalysis } from "./versions.ts";
@@ -34,7 +33,7 @@ const QUOTED_IDS = 3;
 const DIESEL_TABLE = "__diesel_schema_migrations";
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-const appFail = (id: string, msg: string) => fail(id, msg, ExitCode.appCheck);
+const appFail = (id: string, msg: string) => fail(id, msg, "appCheck");
 
 /** Tables and their columns (`sqlite_*` internals excluded). */
 export function readPhysicalSchema(db: DatabaseSync): PhysicalSchema {
@@ -118,7 +117,7 @@ function guarded(id: string, what: string, fn: () => Check | Check[]): Check[] {
     const r = fn();
     return Array.isArray(r) ? r : [r];
   } catch (err) {
-    return [fail(id, `could not read ${what}: ${errorText(err)}`, ExitCode.unhealthy)];
+    return [fail(id, `could not read ${what}: ${errorText(err)}`, "unhealthy")];
   }
 }
 

@@ -1,0 +1,64 @@
+/**
+ * The one way litewarden replaces a local file: a temp file in the same directory (so the
+ * rename is atomic), fsync, rename, fsync the directory (so the rename survives a crash). A
+ * failure removes the temp file; readers see the old file or the new one, never half of one.
+ */
+import { localFsError } from "../errors.ts";
+
+/** The directory part of a path ("." for a bare name). */
+export function parentDir(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
+}
+
+/** A unique temp name in the target's directory, so the final rename is atomic. */
+export function tempPathFor(path: string): string {
+  const slash = path.lastIndexOf("/");
+  const base = path.slice(slash + 1);
+  return `${parentDir(path)}/.${base}.litewarden-${crypto.randomUUID().slice(0, 8)}.tmp`;
+}
+
+/** Makes a completed rename durable. */
+export async function syncDir(dir: string): Promise<void> {
+  try {
+    const d = await Deno.open(dir, { read: true });
+    try {
+      await d.sync();
+    } finally {
+      d.close();
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename itself has happened.
+  }
+}
+
+/**
+ * Writes `data` to `path` atomically (see above). A permission problem or a full disk is a typed
+ * error naming the path; the temp file is removed on every failure.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  opts: { mode?: number } = {},
+): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const tmp = tempPathFor(path);
+  let created = false;
+  try {
+    const f = await Deno.open(tmp, { write: true, createNew: true, mode: opts.mode ?? 0o644 });
+    created = true;
+    try {
+      let at = 0;
+      while (at < bytes.length) at += await f.write(bytes.subarray(at));
+      await f.sync();
+    } finally {
+      f.close();
+    }
+    await Deno.rename(tmp, path);
+    created = false;
+  } catch (err) {
+    if (created) await Deno.remove(tmp).catch(() => {});
+    throw localFsError(err, created ? path : parentDir(path), { needBytes: bytes.length });
+  }
+  await syncDir(parentDir(path));
+}

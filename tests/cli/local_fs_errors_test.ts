@@ -1,0 +1,69 @@
+/**
+ * Local filesystem failures are typed errors with a documented exit code, never exit 1 "please
+ * report it": permission denied names the path (exit 2), the file size limit and a full disk say
+ * so (exit 10), and neither leaves a temp file behind.
+ */
+import { runCli } from "../support/cli.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
+import { replicateRandomBlobs } from "../support/litestream.ts";
+import { makeTempDir } from "../support/tmp.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+Deno.test("restore into a directory it may not write: exit 2 naming the directory", async () => {
+  await using dir = await makeTempDir();
+  const replica = await replicateRandomBlobs(dir.path, 1);
+  // sysfs refuses new files even to root, so this holds however the suite is run.
+  const r = await runCli(["restore", `file://${replica}`, "-o", "/sys/litewarden-test.db"]);
+  assertEquals(r.code, 2, r.stderr);
+  assertMatch(r.stderr, /^litewarden: permission denied: cannot create files in \/sys; /);
+  assert(!r.stderr.includes("please report it"), r.stderr);
+});
+
+Deno.test("verify --metrics-file in a directory it may not write: a warning naming it", async () => {
+  await using dir = await makeTempDir();
+  const replica = await replicateRandomBlobs(dir.path, 1);
+  const r = await runCli([
+    "verify",
+    `file://${replica}`,
+    "--app",
+    "none",
+    "--metrics-file",
+    "/sys/litewarden.prom",
+  ]);
+  // A monitoring problem never fails a good verify (README), but it says what to fix.
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(
+    r.stderr,
+    "could not write the metrics file /sys/litewarden.prom: permission denied: cannot write /sys;",
+  );
+});
+
+Deno.test("restore past the file size limit: exit 10, no temp file left", async () => {
+  await using dir = await makeTempDir();
+  const replica = await replicateRandomBlobs(dir.path, 4);
+  const outDir = dir.join("out");
+  await Deno.mkdir(outDir);
+  // 1024 blocks (at most 1 MiB) is far below the 4 MB database. No code cache: Deno would
+  // otherwise write its own cache files past the limit before litewarden runs.
+  const child = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `ulimit -f 1024 && exec "$0" run --no-code-cache -A "$1" restore "$2" -o "$3"`,
+      Deno.execPath(),
+      MAIN,
+      `file://${replica}`,
+      `${outDir}/db.sqlite3`,
+    ],
+    env: { NO_PROGRESS: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(child.stderr);
+  assertEquals(child.code, 10, stderr);
+  assertMatch(
+    stderr,
+    /litewarden: file size limit reached writing .*\.tmp: need about [\d,]+ bytes; /,
+  );
+  assertEquals(await Array.fromAsync(Deno.readDir(outDir)), []);
+});
