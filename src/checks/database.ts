@@ -14,11 +14,12 @@ import { FormatError } from "../formats/format_error.ts";
 import { parseDatabaseHeader, SQLITE_HEADER_SIZE } from "../formats/sqlite_header.ts";
 import type { DatabaseHeader } from "../formats/sqlite_header.ts";
 import {
-  parseWalHeader,
-  WAL_FRAME_HEADER_SIZE,
-  WAL_HEADER_SIZE,
-  WalFrameValidator,
+  readWalPageMap,
+  walCommitSizeProblem,
+  type WalPageMap,
+  WalReader,
 } from "../formats/sqlite_wal.ts";
+import { StreamReader } from "../formats/stream_reader.ts";
 import { errorText, openDatabaseReadOnly, quoteIdent } from "../lib/sqlite.ts";
 import { fail, pass, warn } from "./check.ts";
 import type { Check } from "./check.ts";
@@ -37,14 +38,10 @@ const bytes = (n: number) => `${n.toLocaleString("en-US")} bytes`;
  * copy litewarden just restored) and a user's file get the same checks; both are opened the same
  * strictly read-only way.
  */
-export function checkDatabaseFile(
+export async function checkDatabaseFile(
   path: string,
   opts: { quick: boolean; restored: boolean },
 ): Promise<Check[]> {
-  return Promise.resolve(checkSync(path, opts));
-}
-
-function checkSync(path: string, opts: { quick: boolean; restored: boolean }): Check[] {
   const checks: Check[] = [];
   const unhealthy = (id: string, msg: string) => fail(id, msg, "unhealthy");
 
@@ -103,7 +100,7 @@ function checkSync(path: string, opts: { quick: boolean; restored: boolean }): C
   checks.push(sizeCheck(path, size, header, opts.restored));
 
   // Sidecar files: a -wal with committed pages, a hot rollback journal.
-  const wal = walCheck(path, header, size);
+  const wal = await walCheck(path, header, size);
   if (wal) checks.push(wal);
   const journal = journalCheck(path);
   if (journal) checks.push(journal);
@@ -296,95 +293,110 @@ function nonEmptySize(path: string): number {
  * recovery rules decide which frames count (salts, checksum chain, commit frames); the newest
  * committed version of each page is compared with the main file's page.
  */
-function walCheck(path: string, h: DatabaseHeader, dbSize: number): Check | null {
+async function walCheck(path: string, h: DatabaseHeader, dbSize: number): Promise<Check | null> {
   const walPath = `${path}-wal`;
   const walSize = nonEmptySize(walPath);
   if (walSize === 0) return null;
   const name = walPath.split("/").at(-1);
-  let wal: Deno.FsFile;
-  let db: Deno.FsFile;
+  let map: WalPageMap;
   try {
-    wal = Deno.openSync(walPath, { read: true });
+    map = await readLocalWal(walPath);
   } catch (err) {
-    return warn("db.wal", `${name} (${bytes(walSize)}) cannot be read: ${errorText(err)}`);
-  }
-  try {
-    db = Deno.openSync(path, { read: true });
-  } catch (err) {
-    wal.close();
-    return warn("db.wal", `cannot read ${path}: ${errorText(err)}`);
-  }
-  try {
-    let header;
-    try {
-      header = parseWalHeader(readFrom(wal, 0, WAL_HEADER_SIZE));
-    } catch (err) {
-      if (!(err instanceof FormatError)) throw err;
+    if (err instanceof FormatError) {
       return warn(
         "db.wal",
         `${name} (${bytes(walSize)}) has no valid WAL header (${err.message}): SQLite ignores it`,
       );
     }
-    const ps = header.pageSize;
-    if (ps !== h.pageSize) {
-      return fail(
-        "db.wal",
-        `${name} has ${ps}-byte pages but the database ${h.pageSize}-byte ones: the pair does not belong together`,
-        "unhealthy",
-      );
-    }
-    const validator = new WalFrameValidator(header);
-    const pending = new Map<number, number>();
-    const committed = new Map<number, number>();
-    const frameSize = WAL_FRAME_HEADER_SIZE + ps;
-    for (let off = WAL_HEADER_SIZE; off + frameSize <= walSize; off += frameSize) {
-      const frame = readFrom(wal, off, frameSize);
-      if (frame.length < frameSize) break;
-      const fh = frame.subarray(0, WAL_FRAME_HEADER_SIZE);
-      if (!validator.accept(fh, frame.subarray(WAL_FRAME_HEADER_SIZE))) break;
-      const pgno = new DataView(fh.buffer, fh.byteOffset, 8).getUint32(0);
-      pending.set(pgno, off + WAL_FRAME_HEADER_SIZE);
-      if (validator.committedFrames === validator.frames) {
-        for (const [p, o] of pending) committed.set(p, o);
-        pending.clear();
-      }
-    }
-    if (validator.committedFrames === 0) {
-      return pass(
-        "db.wal",
-        `${name} (${bytes(walSize)}) holds no committed transaction: SQLite ignores it`,
-      );
-    }
-    let differ = 0;
-    for (const [pgno, off] of committed) {
-      if (pgno > validator.databaseSize) continue;
-      const walPage = readFrom(wal, off, ps);
-      const dbPage = (pgno - 1) * ps < dbSize
-        ? readFrom(db, (pgno - 1) * ps, ps)
-        : new Uint8Array();
-      if (!equalBytes(walPage, dbPage)) differ++;
-    }
-    const dbPages = Math.floor(dbSize / ps);
-    const sizeDiffers = validator.databaseSize !== dbPages;
-    if (differ === 0 && !sizeDiffers) {
-      return pass(
-        "db.wal",
-        `${name} (${bytes(walSize)}): its ${
-          plural(validator.committedFrames, "committed frame")
-        } are already checkpointed into the main file`,
-      );
-    }
-    const what = differ > 0
-      ? `${plural(differ, "committed page")} the main file lacks`
-      : `a committed size of ${validator.databaseSize} pages (the main file has ${dbPages})`;
+    return warn("db.wal", `${name} (${bytes(walSize)}) cannot be read: ${errorText(err)}`);
+  }
+  const ps = map.header.pageSize;
+  if (ps !== h.pageSize) {
     return fail(
       "db.wal",
-      `${name} holds ${what}: the main file alone is stale (a live database, or a copy without its -wal); the checks below saw the main file only; run the app once or \`sqlite3 FILE 'PRAGMA wal_checkpoint'\` on a copy of both files`,
+      `${name} has ${ps}-byte pages but the database ${h.pageSize}-byte ones: the pair does not belong together`,
       "unhealthy",
     );
+  }
+  // Where SQLite's recovery stops reading, when that is before the end of the file.
+  const ignored = map.endReason ? `; SQLite ignores the rest of it (${map.endReason})` : "";
+  if (map.committedFrames === 0) {
+    return pass(
+      "db.wal",
+      `${name} (${bytes(walSize)}) holds no committed transaction: SQLite ignores it${ignored}`,
+    );
+  }
+  const sizeProblem = walCommitSizeProblem(dbSize, ps, map.committedFrames, map.databaseSize);
+  if (sizeProblem !== null) {
+    return fail(
+      "db.wal",
+      `${name} is damaged: ${sizeProblem}; SQLite refuses to checkpoint it ("database disk image is malformed"); keep both files and restore from a backup`,
+      "unhealthy",
+    );
+  }
+  let differ: number;
+  try {
+    differ = countDifferentPages(path, walPath, map, dbSize);
+  } catch (err) {
+    return warn("db.wal", `cannot compare ${name} with ${path}: ${errorText(err)}`);
+  }
+  const dbPages = Math.floor(dbSize / ps);
+  const sizeDiffers = map.databaseSize !== dbPages;
+  if (differ === 0 && !sizeDiffers) {
+    return pass(
+      "db.wal",
+      `${name} (${bytes(walSize)}): its ${
+        plural(map.committedFrames, "committed frame")
+      } are already checkpointed into the main file${ignored}`,
+    );
+  }
+  const what = differ > 0
+    ? `${plural(differ, "committed page")} the main file lacks`
+    : `a committed size of ${map.databaseSize} pages (the main file has ${dbPages})`;
+  return fail(
+    "db.wal",
+    `${name} holds ${what}: the main file alone is stale (a live database, or a copy without its -wal); the checks below saw the main file only; run the app once or \`sqlite3 FILE 'PRAGMA wal_checkpoint'\` on a copy of both files${ignored}`,
+    "unhealthy",
+  );
+}
+
+/** The committed-page map of a local -wal, streamed through the one WAL reader. */
+async function readLocalWal(walPath: string): Promise<WalPageMap> {
+  const file = await Deno.open(walPath, { read: true });
+  const reader = new StreamReader(file.readable);
+  try {
+    return await readWalPageMap(await WalReader.open(reader));
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/** Committed WAL pages whose bytes differ from the main file's page (or that it lacks). */
+function countDifferentPages(
+  path: string,
+  walPath: string,
+  map: WalPageMap,
+  dbSize: number,
+): number {
+  const ps = map.header.pageSize;
+  const wal = Deno.openSync(walPath, { read: true });
+  try {
+    const db = Deno.openSync(path, { read: true });
+    try {
+      let differ = 0;
+      for (const [pgno, off] of map.pages) {
+        const walPage = readFrom(wal, off, ps);
+        const dbPage = (pgno - 1) * ps < dbSize
+          ? readFrom(db, (pgno - 1) * ps, ps)
+          : new Uint8Array();
+        if (!equalBytes(walPage, dbPage)) differ++;
+      }
+      return differ;
+    } finally {
+      db.close();
+    }
   } finally {
     wal.close();
-    db.close();
   }
 }
 

@@ -10,6 +10,14 @@ import { FormatError, hex32 } from "./format_error.ts";
 import { XxHash32, xxhash32 } from "./xxhash32.ts";
 
 export const LZ4_FRAME_MAGIC = 0x184d2204;
+
+/**
+ * No LZ4 frame decompresses to more than this many times its own size: a sequence's output
+ * beyond its literals is a match of at most 19 bytes plus 255 per extra length byte, so every
+ * input byte yields fewer than 255 output bytes. Bounds what a listed object size allows.
+ */
+export const LZ4_MAX_EXPANSION = 255;
+
 const LZ4_LEGACY_MAGIC = 0x184c2102;
 /** Skippable frames use magics 0x184D2A50 … 0x184D2A5F. */
 const SKIPPABLE_MASK = 0xfffffff0;

@@ -1,9 +1,12 @@
 /**
- * SQLite WAL files (LITESTREAM-FORMATS §1.2): header parsing, the WAL checksum, frame headers
- * and a streaming validator that applies SQLite's recovery rules frame by frame.
+ * SQLite WAL files (LITESTREAM-FORMATS §1.2): header parsing, the WAL checksum, frame headers,
+ * a validator that applies SQLite's recovery rules frame by frame, and {@link WalReader}, the one
+ * frame loop every caller uses (restore streams its frames into the image; verify builds a
+ * committed-page map of a local -wal with {@link readWalPageMap}).
  */
 import { FormatError, hex32 } from "./format_error.ts";
 import { isValidPageSize } from "./sqlite_header.ts";
+import type { StreamReader } from "./stream_reader.ts";
 
 export const WAL_HEADER_SIZE = 32;
 export const WAL_FRAME_HEADER_SIZE = 24;
@@ -149,6 +152,7 @@ export class WalFrameValidator {
   #committed = 0;
   #dbSize = 0;
   #reason: string | undefined;
+  #last: WalFrameHeader | undefined;
 
   constructor(header: WalHeader) {
     this.header = header;
@@ -194,6 +198,7 @@ export class WalFrameValidator {
     }
     this.#s0 = c0;
     this.#s1 = c1;
+    this.#last = f;
     this.#frames++;
     if (f.commit !== 0) {
       this.#committed = this.#frames;
@@ -206,6 +211,11 @@ export class WalFrameValidator {
     this.#valid = false;
     this.#reason = reason;
     return false;
+  }
+
+  /** The header of the last frame {@link accept} took (undefined before the first). */
+  get lastFrame(): WalFrameHeader | undefined {
+    return this.#last;
   }
 
   /** False once a frame was rejected. */
@@ -247,4 +257,208 @@ export class WalFrameValidator {
 /** Byte offset of frame `k` (0-based) in a WAL with the given page size. */
 export function walFrameOffset(k: number, pageSize: number): number {
   return WAL_HEADER_SIZE + k * (WAL_FRAME_HEADER_SIZE + pageSize);
+}
+
+/** One valid frame as {@link WalReader.next} yields it. */
+export interface WalFrame {
+  /** 0-based frame number in the WAL. */
+  index: number;
+  /** Byte offset of the frame's 24-byte header in the WAL. */
+  offset: number;
+  /** The parsed frame header: page number, commit size, salts and stored cumulative checksum. */
+  header: WalFrameHeader;
+  /** The page data; valid until the next call to {@link WalReader.next}. */
+  page: Uint8Array;
+}
+
+/**
+ * Reads a WAL frame by frame from a stream (Litestream's `WALReader` is the model): the header is
+ * parsed and checked by {@link open}, then {@link next} yields each frame that SQLite's recovery
+ * accepts (salts, checksum chain, non-zero page number) and returns undefined at the end of the
+ * valid WAL. Transaction boundaries are not enforced: frames after the last commit are yielded
+ * too, and {@link uncommittedFrames} counts them. Whether an early end (an invalid or cut-off
+ * frame, {@link endReason}) is damage or SQLite's normal "the WAL ends here" is the caller's call.
+ */
+export class WalReader {
+  readonly header: WalHeader;
+  readonly #reader: StreamReader;
+  readonly #validator: WalFrameValidator;
+  readonly #frameSize: number;
+  #end: string | undefined;
+  #done = false;
+
+  private constructor(reader: StreamReader, header: WalHeader) {
+    this.#reader = reader;
+    this.header = header;
+    this.#validator = new WalFrameValidator(header);
+    this.#frameSize = WAL_FRAME_HEADER_SIZE + header.pageSize;
+  }
+
+  /** Reads and checks the 32-byte WAL header (throws {@link FormatError}). */
+  static async open(reader: StreamReader): Promise<WalReader> {
+    const bytes = await reader.readExact(WAL_HEADER_SIZE, "the WAL header");
+    return new WalReader(reader, parseWalHeader(bytes));
+  }
+
+  /** The next valid frame, or undefined at the end of the valid WAL (see {@link endReason}). */
+  async next(): Promise<WalFrame | undefined> {
+    if (this.#done) return undefined;
+    const index = this.#validator.frames;
+    const offset = walFrameOffset(index, this.header.pageSize);
+    const fh = await this.#reader.readUpTo(WAL_FRAME_HEADER_SIZE);
+    if (fh.length === 0) return this.#finish(undefined);
+    const page = fh.length < WAL_FRAME_HEADER_SIZE
+      ? new Uint8Array()
+      : await this.#reader.readUpTo(this.header.pageSize);
+    if (page.length < this.header.pageSize) {
+      return this.#finish(
+        `the WAL ends inside frame ${index} (WAL offset ${offset}): ${
+          fh.length + page.length
+        } of its ${this.#frameSize} bytes are there (truncated)`,
+      );
+    }
+    if (!this.#validator.accept(fh, page)) {
+      return this.#finish(`${this.#validator.invalidReason} (WAL offset ${offset})`);
+    }
+    return { index, offset, header: this.#validator.lastFrame!, page };
+  }
+
+  #finish(reason: string | undefined): undefined {
+    this.#done = true;
+    this.#end = reason;
+    return undefined;
+  }
+
+  /**
+   * Why the valid WAL ended before the data did: an invalid frame (with the validator's precise
+   * reason) or a cut-off one. Undefined while reading and after a clean end on a frame boundary.
+   */
+  get endReason(): string | undefined {
+    return this.#end;
+  }
+
+  /** Valid frames read so far. */
+  get frames(): number {
+    return this.#validator.frames;
+  }
+
+  /** Valid frames up to and including the last commit frame. */
+  get committedFrames(): number {
+    return this.#validator.committedFrames;
+  }
+
+  /** Valid frames after the last commit frame (an unfinished transaction). */
+  get uncommittedFrames(): number {
+    return this.#validator.uncommittedFrames;
+  }
+
+  /** Database size in pages after the last commit frame; 0 if there was none. */
+  get databaseSize(): number {
+    return this.#validator.databaseSize;
+  }
+
+  /** The running checksum after the last valid frame. */
+  get checksum(): [number, number] {
+    return this.#validator.checksum;
+  }
+}
+
+/** The committed state of a WAL: what a checkpoint would write. */
+export interface WalPageMap {
+  header: WalHeader;
+  /**
+   * Page number → WAL offset of the page data of its newest committed frame, for pages within
+   * {@link databaseSize} (a checkpoint skips the others).
+   */
+  pages: Map<number, number>;
+  /** Database size in pages after the last commit; 0 when nothing is committed. */
+  databaseSize: number;
+  committedFrames: number;
+  /** Valid frames, including those of an unfinished transaction. */
+  frames: number;
+  /** Why the valid WAL ended before the data did (see {@link WalReader.endReason}). */
+  endReason: string | undefined;
+}
+
+/**
+ * Reads the whole WAL and maps each page to its newest committed frame (LITESTREAM-FORMATS §1.2
+ * apply steps 1–3): pages of a transaction count only once its commit frame is read.
+ */
+export async function readWalPageMap(wal: WalReader): Promise<WalPageMap> {
+  const pages = new Map<number, number>();
+  const pending = new Map<number, number>();
+  for (let f = await wal.next(); f !== undefined; f = await wal.next()) {
+    pending.set(f.header.pgno, f.offset + WAL_FRAME_HEADER_SIZE);
+    if (f.header.commit !== 0) {
+      for (const [pgno, offset] of pending) pages.set(pgno, offset);
+      pending.clear();
+    }
+  }
+  const databaseSize = wal.databaseSize;
+  for (const pgno of pages.keys()) if (pgno > databaseSize) pages.delete(pgno);
+  return {
+    header: wal.header,
+    pages,
+    databaseSize,
+    committedFrames: wal.committedFrames,
+    frames: wal.frames,
+    endReason: wal.endReason,
+  };
+}
+
+/**
+ * Slack SQLite allows a checkpoint to grow a database by beyond the WAL's frames: the largest
+ * pending-byte (lock) page, which is never written to a WAL (LITESTREAM-FORMATS §1.1).
+ */
+const LOCK_PAGE_SLACK = 65536;
+
+/**
+ * Null if a checkpoint may set the database to `databaseSize` pages, else why not. SQLite's
+ * checkpoint (wal.c `walCheckpoint`) refuses with SQLITE_CORRUPT ("database disk image is
+ * malformed") when the final size exceeds the current file plus the committed frames plus the
+ * lock page: a transaction can only grow the file by pages it writes, so a commit frame that
+ * claims more (e.g. 4294967295 pages, a 16 TiB file) is damage, whatever its checksum says.
+ */
+export function walCommitSizeProblem(
+  fileBytes: number,
+  pageSize: number,
+  committedFrames: number,
+  databaseSize: number,
+): string | null {
+  const want = databaseSize * pageSize;
+  const allowed = fileBytes + LOCK_PAGE_SLACK + committedFrames * pageSize;
+  if (want <= fileBytes || want <= allowed) return null;
+  return `its last commit frame sets the database to ${databaseSize} pages (${want} bytes), but ${committedFrames} committed frames can grow a ${fileBytes}-byte file to at most ${allowed} bytes`;
+}
+
+/**
+ * The most pages a checkpoint of a WAL of at most `walBytes` bytes can leave in a `fileBytes`
+ * file (the bound of {@link walCommitSizeProblem} with every possible frame committed). A frame
+ * whose page number exceeds it can never be part of the result.
+ */
+export function walMaxDatabasePages(fileBytes: number, pageSize: number, walBytes: number): number {
+  const frames = Math.max(
+    0,
+    Math.floor((walBytes - WAL_HEADER_SIZE) / (WAL_FRAME_HEADER_SIZE + pageSize)),
+  );
+  return Math.floor((fileBytes + LOCK_PAGE_SLACK) / pageSize) + frames;
+}
+
+/**
+ * Null if `next` can be the WAL that follows `prev` after a restart, else why not. On a restart
+ * SQLite (wal.c `walRestartHdr`) writes salt-1 + 1 and a fresh random salt-2 (LITESTREAM-FORMATS
+ * §1.2 "WAL restart"), and Litestream v0.3 starts one WAL index per restart (§2.4), so consecutive
+ * indices of a generation have consecutive salt-1 values. The checkpoint sequence is not checked:
+ * SQLite counts it per connection (`pWal->nCkpt`), and real Litestream replicas show it repeat
+ * across an index boundary when the restart was done by another connection (seq 1 then 1).
+ */
+export function walRestartProblem(prev: WalHeader, next: WalHeader): string | null {
+  const expected = (prev.salt1 + 1) >>> 0;
+  if (next.salt1 === expected) return null;
+  const how = next.salt1 === prev.salt1 && next.salt2 === prev.salt2
+    ? "the same salts as the previous WAL index (a copy of it?)"
+    : `salt-1 ${hex32(next.salt1)} where the restart after the previous index (salt-1 ${
+      hex32(prev.salt1)
+    }) writes ${hex32(expected)}`;
+  return `its WAL header does not continue the previous index: ${how}`;
 }

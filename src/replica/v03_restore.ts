@@ -1,13 +1,14 @@
 import { formatIndex } from "../formats/v03_layout.ts";
 import { damagedError } from "../errors.ts";
 import { FormatError } from "../formats/format_error.ts";
-import { lz4FrameDecoderStream } from "../formats/lz4.ts";
+import { LZ4_MAX_EXPANSION, lz4FrameDecoderStream } from "../formats/lz4.ts";
 import { parseDatabaseHeader } from "../formats/sqlite_header.ts";
 import {
-  parseWalHeader,
-  WAL_FRAME_HEADER_SIZE,
-  WAL_HEADER_SIZE,
-  WalFrameValidator,
+  walCommitSizeProblem,
+  type WalHeader,
+  walMaxDatabasePages,
+  WalReader,
+  walRestartProblem,
 } from "../formats/sqlite_wal.ts";
 import { StreamReader } from "../formats/stream_reader.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -73,19 +74,21 @@ export async function applyV03(
   const segments = plan.indices.flatMap((g) => g.segments);
   const streams = prefetchInOrder(segments, opts.parallelism, (s) => storage.get(s.key));
   try {
+    let prev: WalHeader | undefined;
     for (const group of plan.indices) {
-      const pages = await applyIndex(
+      const applied = await applyIndex(
         group.segments,
         streams,
         out,
-        stats.pageSize,
+        { pageSize: stats.pageSize, pages: stats.pages, prev },
         decompress,
         () => {
           stats.objects++;
           opts.onObject?.();
         },
       );
-      if (pages !== undefined) stats.pages = pages;
+      if (applied.pages !== undefined) stats.pages = applied.pages;
+      prev = applied.header;
     }
   } finally {
     await streams.return(undefined);
@@ -94,19 +97,22 @@ export async function applyV03(
 }
 
 /**
- * Streams one WAL index (its segments concatenated, decompressed) through the frame validator and
- * writes each committed page. Litestream uploads only whole transactions with a continuous
- * checksum chain, so any invalid frame, offset gap or unfinished transaction is damage.
- * Returns the database size in pages after the index, or undefined if it holds no commit.
+ * Streams one WAL index (its segments concatenated, decompressed) through {@link WalReader} and
+ * writes each frame's page. Litestream uploads only whole transactions with a continuous
+ * checksum chain, so any invalid frame, offset gap or unfinished transaction is damage, and so is
+ * a header that does not continue `prev` (the previous index's) or a commit size SQLite's
+ * checkpoint would refuse. `pages` is the database size before this index. Returns the index's
+ * WAL header and the database size in pages after it (undefined if it holds no commit).
  */
 async function applyIndex(
   segments: V03Segment[],
   streams: AsyncGenerator<{ item: V03Segment; stream: ReadableStream<Uint8Array> }>,
   out: PageFile,
-  pageSize: number,
+  db: { pageSize: number; pages: number; prev: WalHeader | undefined },
   decompress: (s: ReadableStream<Uint8Array>, compressed: boolean) => ReadableStream<Uint8Array>,
   onObject: () => void,
-): Promise<number | undefined> {
+): Promise<{ header: WalHeader; pages: number | undefined }> {
+  const { pageSize } = db;
   const first = segments[0];
   const where = `WAL index ${formatIndex(first.index)} of generation ${first.generation}`;
   // Concatenate the segments, checking that each starts where the previous one ended.
@@ -130,52 +136,48 @@ async function applyIndex(
       onObject();
     }
   }
+  // What the listing allows this index to hold: no page past what its frames could grow the
+  // file to can be part of the result, so such a frame is not written (a checkpoint skips it
+  // too) and a crafted page number cannot make a huge sparse file.
+  const listedBytes = segments.reduce(
+    (n, s) => n + (s.compressed ? LZ4_MAX_EXPANSION * s.size : s.size),
+    0,
+  );
+  const fileBytes = db.pages * pageSize;
+  const maxPages = walMaxDatabasePages(fileBytes, pageSize, listedBytes);
   const reader = new StreamReader(ReadableStream.from(bytes()));
   return await withObject(() => current.key, async () => {
-    const headerBytes = await reader.readExact(WAL_HEADER_SIZE);
-    const header = parseWalHeader(headerBytes);
+    const wal = await WalReader.open(reader);
+    const header = wal.header;
     if (header.pageSize !== pageSize) {
       throw new FormatError(
         `WAL page size ${header.pageSize} differs from the snapshot's page size ${pageSize}`,
       );
     }
-    const validator = new WalFrameValidator(header);
-    let nPage: number | undefined;
-    let uncommitted = 0;
-    let frame = 0;
-    for (;;) {
-      const fh = await reader.readUpTo(WAL_FRAME_HEADER_SIZE);
-      if (fh.length === 0) break;
-      if (fh.length < WAL_FRAME_HEADER_SIZE) {
-        throw new FormatError(`WAL ends inside the header of frame ${frame}`);
-      }
-      const page = await reader.readExact(pageSize);
-      if (!validator.accept(fh, page)) {
-        throw new FormatError(
-          `frame ${frame} (WAL offset ${
-            WAL_HEADER_SIZE + frame * (WAL_FRAME_HEADER_SIZE + pageSize)
-          }) fails its salt or checksum check`,
-        );
-      }
-      const view = new DataView(fh.buffer, fh.byteOffset, fh.byteLength);
-      const pgno = view.getUint32(0);
-      const commit = view.getUint32(4);
-      await out.writeAt((pgno - 1) * pageSize, page);
-      frame++;
-      if (commit > 0) {
-        nPage = commit;
-        uncommitted = 0;
-      } else {
-        uncommitted++;
-      }
+    const restart = db.prev && walRestartProblem(db.prev, header);
+    if (restart) throw new FormatError(restart);
+    for (let f = await wal.next(); f !== undefined; f = await wal.next()) {
+      const pgno = f.header.pgno;
+      if (pgno <= maxPages) await out.writeAt((pgno - 1) * pageSize, f.page);
     }
-    if (uncommitted > 0) {
+    if (wal.endReason !== undefined) throw new FormatError(wal.endReason);
+    if (wal.uncommittedFrames > 0) {
       throw new FormatError(
-        `the last ${uncommitted} frames are not followed by a commit frame: the WAL is truncated`,
+        `the last ${wal.uncommittedFrames} frames are not followed by a commit frame: the WAL is truncated`,
       );
     }
-    if (nPage !== undefined) await out.truncate(nPage * pageSize);
-    return nPage;
+    if (reader.position > listedBytes) {
+      throw new FormatError(
+        `it decompresses to ${reader.position} bytes, more than its listed size allows`,
+      );
+    }
+    const nPage = wal.committedFrames > 0 ? wal.databaseSize : undefined;
+    if (nPage !== undefined) {
+      const problem = walCommitSizeProblem(fileBytes, pageSize, wal.committedFrames, nPage);
+      if (problem) throw new FormatError(problem);
+      await out.truncate(nPage * pageSize);
+    }
+    return { header, pages: nPage };
   }, where);
 }
 
@@ -190,7 +192,10 @@ async function withObject<T>(
   } catch (err) {
     if (err instanceof FormatError) {
       const name = typeof key === "string" ? key : key();
-      throw damagedError(`${context ? `${context}: ` : ""}${name} is damaged: ${err.message}`);
+      throw damagedError(
+        `${context ? `${context}: ` : ""}${name} is damaged: ${err.message}`,
+        name,
+      );
     }
     throw err;
   }
@@ -200,7 +205,7 @@ function withFormat<T>(key: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof FormatError) throw damagedError(`${key} is damaged: ${err.message}`);
+    if (err instanceof FormatError) throw damagedError(`${key} is damaged: ${err.message}`, key);
     throw err;
   }
 }

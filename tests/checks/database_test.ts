@@ -12,6 +12,8 @@ import { checkDatabaseFile, describeForeignContent } from "../../src/checks/data
 import { checkApplication } from "../../src/apps/check_application.ts";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { makeTempDir } from "../support/tmp.ts";
+import { resealWal, walCommitFieldOffset } from "../support/wal_craft.ts";
+import { walFrameOffset } from "../../src/formats/sqlite_wal.ts";
 import type { TempDir } from "../support/tmp.ts";
 
 const FIXTURES = new URL("../fixtures/vaultwarden/", import.meta.url).pathname;
@@ -252,6 +254,41 @@ Deno.test("a -wal already checkpointed, or invalid, is not a failure", async () 
   wal = get(await run(path), "db.wal");
   assertEquals(wal.status, "warn");
   assertMatch(wal.message, /no valid WAL header .*SQLite ignores it/);
+});
+
+Deno.test("a -wal's frames are read by the WAL reader: its end reason and SQLite's size bound", async () => {
+  await using dir = await makeTempDir();
+  const path = makeLiveCopy(dir, { checkpointFirst: false });
+  const walPath = `${path}-wal`;
+  const wal = await Deno.readFile(walPath);
+  const ps = new DataView(wal.buffer).getUint32(8);
+  const frames = (wal.length - 32) / (24 + ps);
+  assert(Number.isInteger(frames) && frames >= 2, `frames: ${frames}`);
+
+  // A damaged last frame: SQLite's recovery stops there, and the message says where and why.
+  const damaged = wal.slice();
+  damaged[walFrameOffset(frames - 1, ps) + 24 + 100] ^= 1;
+  await Deno.writeFile(walPath, damaged);
+  let check = get(await run(path), "db.wal");
+  assertEquals([check.status, check.exitCode], ["fail", 6]);
+  assertMatch(
+    check.message,
+    new RegExp(
+      `SQLite ignores the rest of it \\(frame ${frames - 1} \\(page \\d+\\): checksum mismatch`,
+    ),
+  );
+
+  // A checksum-valid commit frame claiming 4294967295 pages: SQLite refuses to checkpoint it.
+  const huge = wal.slice();
+  new DataView(huge.buffer).setUint32(walCommitFieldOffset(frames - 1, ps), 0xffffffff);
+  await Deno.writeFile(walPath, resealWal(huge));
+  check = get(await run(path), "db.wal");
+  assertEquals([check.status, check.exitCode], ["fail", 6]);
+  assertMatch(
+    check.message,
+    /^db\.sqlite3-wal is damaged: its last commit frame sets the database to 4294967295 pages/,
+  );
+  assertMatch(check.message, /database disk image is malformed/);
 });
 
 Deno.test("a hot rollback journal beside the file: warn", async () => {

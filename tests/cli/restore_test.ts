@@ -22,6 +22,9 @@ import {
   writeSmallTransactions,
 } from "../support/sqlite_writer.ts";
 import { makeTempDir } from "../support/tmp.ts";
+import { lz4StoredFrame, resealWal, walCommitFieldOffset } from "../support/wal_craft.ts";
+import { lz4DecodeFrames } from "../../src/formats/lz4.ts";
+import { concat } from "../formats/helpers.ts";
 
 // The progress line is drawn only on a terminal; keep test output silent either way.
 Deno.env.set("NO_PROGRESS", "1");
@@ -421,6 +424,59 @@ Deno.test("restore CLI on a file replica", async (t) => {
     assertStringIncludes(res.stderr, `ends at byte ${kept} `);
     assert(!(await exists(r.out)));
     await assertNoTempFiles(`${r.dir}/..`);
+  });
+
+  await t.step(
+    "a checksum-valid commit frame claiming 4294967295 pages: exit 5, as litestream",
+    async () => {
+      const r = await replicaCopy();
+      const segs = segmentsOf(2);
+      const wal = concat(
+        await Promise.all(
+          segs.map(async (s) => lz4DecodeFrames(await Deno.readFile(`${r.dir}/${s.key}`))),
+        ),
+      );
+      const pageSize = new DataView(wal.buffer).getUint32(8);
+      const frames = (wal.length - 32) / (24 + pageSize);
+      // The last frame of an index is a commit frame (every segment ends on one).
+      new DataView(wal.buffer).setUint32(walCommitFieldOffset(frames - 1, pageSize), 0xffffffff);
+      resealWal(wal);
+      const seg = segs.at(-1)!;
+      await Deno.writeFile(`${r.dir}/${seg.key}`, lz4StoredFrame(wal.subarray(seg.offset!)));
+      await Deno.utime(`${r.dir}/${seg.key}`, seg.mtime, seg.mtime);
+      // The oracle refuses it too: SQLite's checkpoint calls it corruption.
+      const oracle = await litestreamRestore(["-o", `${r.out}-litestream`, r.url]);
+      assert(oracle.code !== 0, "litestream restored the crafted WAL");
+      assertStringIncludes(oracle.stderr + oracle.stdout, "malformed");
+      const res = await litewarden("restore", r.url, "-o", r.out);
+      expectExit(res, 5, "commit frame claiming 4294967295 pages");
+      assertStringIncludes(res.stderr, seg.key);
+      assertStringIncludes(res.stderr, "4294967295 pages");
+      assert(!(await exists(r.out)));
+      await assertNoTempFiles(`${r.dir}/..`);
+    },
+  );
+
+  await t.step("an older index's first segment copied in as the next index: exit 5", async () => {
+    // Index 1's first segment (older salts) and index 2's (the same salts) as a new index 3.
+    for (const from of [1, 2]) {
+      const r = await replicaCopy();
+      const src = segmentsOf(from)[0];
+      assertEquals(src.offset, 0);
+      const key = src.key.replace(
+        /[0-9a-f]{8}_[0-9a-f]{8}\.wal\.lz4$/,
+        `${hex8(3)}_${hex8(0)}.wal.lz4`,
+      );
+      await Deno.copyFile(`${r.dir}/${src.key}`, `${r.dir}/${key}`);
+      const at = new Date(last.mtime.getTime() + 10_000);
+      await Deno.utime(`${r.dir}/${key}`, at, at);
+      const res = await litewarden("restore", r.url, "-o", r.out);
+      expectExit(res, 5, `index ${from}'s first segment as index 3`);
+      assertStringIncludes(res.stderr, key);
+      assertStringIncludes(res.stderr, "does not continue the previous index");
+      assert(!(await exists(r.out)));
+      await assertNoTempFiles(`${r.dir}/..`);
+    }
   });
 });
 

@@ -1,16 +1,29 @@
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals, assertThrows } from "../support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "../support/assert.ts";
 import { FormatError } from "../../src/formats/format_error.ts";
 import {
   parseWalFrameHeader,
   parseWalHeader,
+  readWalPageMap,
   WAL_FRAME_HEADER_SIZE,
   WAL_HEADER_SIZE,
   walChecksum,
+  walCommitSizeProblem,
   walFrameOffset,
   WalFrameValidator,
+  type WalHeader,
+  walMaxDatabasePages,
+  WalReader,
+  walRestartProblem,
 } from "../../src/formats/sqlite_wal.ts";
 import { StreamReader } from "../../src/formats/stream_reader.ts";
+import { resealWal, walCommitFieldOffset } from "../support/wal_craft.ts";
 import { chunked } from "./helpers.ts";
 
 interface WalCase {
@@ -65,6 +78,16 @@ function writeRows(db: DatabaseSync) {
 }
 
 const CASE = makeWal(4096, writeRows);
+
+/** A committed row, then an open transaction that a tiny page cache spills into the WAL. */
+const SPILLED = makeWal(1024, (db) => {
+  db.exec("CREATE TABLE t(v TEXT)");
+  db.exec("INSERT INTO t VALUES ('committed')");
+  db.exec("PRAGMA cache_size = 4");
+  db.exec("BEGIN");
+  const ins = db.prepare("INSERT INTO t VALUES (?)");
+  for (let i = 0; i < 400; i++) ins.run("x".repeat(200));
+});
 
 /** Checkpoint semantics (§1.2) driven by the validator; returns the applied image. */
 function applyWal(before: Uint8Array, wal: Uint8Array): { image: Uint8Array; frames: number } {
@@ -161,16 +184,8 @@ Deno.test("WalFrameValidator: salts, page number 0 and wrong sizes are invalid",
 });
 
 Deno.test("WalFrameValidator: frames of an unfinished transaction do not count", () => {
-  // A tiny page cache makes SQLite spill a big transaction into the WAL before it commits.
   let committedBefore = 0;
-  const c = makeWal(1024, (db) => {
-    db.exec("CREATE TABLE t(v TEXT)");
-    db.exec("INSERT INTO t VALUES ('committed')");
-    db.exec("PRAGMA cache_size = 4");
-    db.exec("BEGIN");
-    const ins = db.prepare("INSERT INTO t VALUES (?)");
-    for (let i = 0; i < 400; i++) ins.run("x".repeat(200));
-  });
+  const c = SPILLED;
   const h = parseWalHeader(c.wal);
   const v = new WalFrameValidator(h);
   const frameSize = WAL_FRAME_HEADER_SIZE + h.pageSize;
@@ -206,16 +221,7 @@ Deno.test("WAL with big-endian checksums (magic 0x377f0683) validates", () => {
   const wal = CASE.wal.slice();
   const v = new DataView(wal.buffer);
   v.setUint32(0, 0x377f0683);
-  let [s0, s1] = walChecksum(wal.subarray(0, 24), 0, 0, true);
-  v.setUint32(24, s0);
-  v.setUint32(28, s1);
-  const size = WAL_FRAME_HEADER_SIZE + 4096;
-  for (let off = 32; off + size <= wal.length; off += size) {
-    [s0, s1] = walChecksum(wal.subarray(off, off + 8), s0, s1, true);
-    [s0, s1] = walChecksum(wal.subarray(off + 24, off + size), s0, s1, true);
-    v.setUint32(off + 16, s0);
-    v.setUint32(off + 20, s1);
-  }
+  resealWal(wal);
   const h = parseWalHeader(wal);
   assertEquals(h.bigEndianChecksum, true);
   assertEquals(applyWal(CASE.before, wal).image, CASE.after);
@@ -237,4 +243,159 @@ Deno.test("WAL streamed through StreamReader in odd chunks validates frame by fr
   }
   assertEquals(v.committedFrames, n);
   assertEquals(v.databaseSize * h.pageSize, CASE.after.length);
+});
+
+// ---------------------------------------------------------------------------------------------
+// WalReader: the one frame loop
+
+function walReaderOf(wal: Uint8Array, chunk = 1000): Promise<WalReader> {
+  return WalReader.open(new StreamReader(chunked(wal, chunk)));
+}
+
+/** Applies a page map to `before` as a checkpoint does (§1.2 steps 3–4). */
+function applyPageMap(
+  before: Uint8Array,
+  wal: Uint8Array,
+  map: Awaited<ReturnType<typeof readWalPageMap>>,
+) {
+  const ps = map.header.pageSize;
+  const image = new Uint8Array(map.databaseSize * ps);
+  image.set(before.subarray(0, Math.min(before.length, image.length)));
+  for (const [pgno, off] of map.pages) image.set(wal.subarray(off, off + ps), (pgno - 1) * ps);
+  return image;
+}
+
+Deno.test("WalReader: yields every frame of SQLite's WAL, in odd chunks; the page map checkpoints", async () => {
+  for (const chunk of [1000, 4120, 1 << 20]) {
+    const r = await walReaderOf(CASE.wal, chunk);
+    const ps = r.header.pageSize;
+    let k = 0;
+    for (let f = await r.next(); f !== undefined; f = await r.next(), k++) {
+      const off = walFrameOffset(k, ps);
+      assertEquals([f.index, f.offset], [k, off]);
+      assertEquals(f.header, parseWalFrameHeader(CASE.wal.subarray(off, off + 24)));
+      assertEquals(f.page, CASE.wal.subarray(off + 24, off + 24 + ps));
+    }
+    assertEquals(k, (CASE.wal.length - WAL_HEADER_SIZE) / (WAL_FRAME_HEADER_SIZE + ps));
+    assertEquals(r.endReason, undefined); // Ended on a frame boundary: nothing was cut off.
+    assertEquals([r.frames, r.committedFrames, r.uncommittedFrames], [k, k, 0]);
+    assertEquals(await r.next(), undefined); // And stays ended.
+  }
+  const map = await readWalPageMap(await walReaderOf(CASE.wal));
+  assertEquals(map.databaseSize * 4096, CASE.after.length);
+  // The VACUUM shrank the database: pages past the final size are not in the map.
+  assert([...map.pages.keys()].every((p) => p <= map.databaseSize));
+  assertEquals(applyPageMap(CASE.before, CASE.wal, map), CASE.after);
+});
+
+Deno.test("WalReader: the end reason says which frame, where, and why", async () => {
+  const ps = 4096;
+  const flipped = CASE.wal.slice();
+  flipped[walFrameOffset(5, ps) + WAL_FRAME_HEADER_SIZE + 9] ^= 1;
+  let r = await walReaderOf(flipped);
+  while (await r.next());
+  assertEquals(r.frames, 5);
+  assertStringIncludes(r.endReason ?? "", "frame 5 (page ");
+  assertStringIncludes(r.endReason ?? "", "checksum mismatch");
+  assertStringIncludes(r.endReason ?? "", `(WAL offset ${walFrameOffset(5, ps)})`);
+
+  const cut = CASE.wal.subarray(0, walFrameOffset(3, ps) + 100);
+  r = await walReaderOf(cut);
+  while (await r.next());
+  assertEquals(r.frames, 3);
+  assertStringIncludes(r.endReason ?? "", "ends inside frame 3");
+  assertStringIncludes(r.endReason ?? "", `100 of its ${ps + 24} bytes`);
+
+  r = await walReaderOf(CASE.wal.subarray(0, WAL_HEADER_SIZE));
+  assertEquals(await r.next(), undefined);
+  assertEquals([r.frames, r.endReason], [0, undefined]);
+
+  await assertRejects(
+    () => walReaderOf(CASE.wal.subarray(0, 20)),
+    FormatError,
+    "while reading the WAL header",
+  );
+});
+
+Deno.test("readWalPageMap: pages of an unfinished transaction are not in the map", async () => {
+  const c = SPILLED;
+  const map = await readWalPageMap(await walReaderOf(c.wal));
+  assert(map.frames > map.committedFrames, "the open transaction spilled frames");
+  assertEquals(map.endReason, undefined);
+  // Every mapped page comes from a committed frame: an offset before the first spilled frame.
+  const firstUncommitted = walFrameOffset(map.committedFrames, 1024);
+  assert([...map.pages.values()].every((off) => off < firstUncommitted));
+  assertEquals(applyPageMap(c.before, c.wal, map), c.after);
+});
+
+/** SQLite's own verdict: checkpoints `wal` over `before`; the error text, or null on success. */
+function sqliteCheckpointError(before: Uint8Array, wal: Uint8Array): string | null {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeFileSync(`${dir}/t.db`, before);
+    Deno.writeFileSync(`${dir}/t.db-wal`, wal);
+    const db = new DatabaseSync(`${dir}/t.db`);
+    try {
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      return null;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    } finally {
+      db.close();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("walCommitSizeProblem: the same bound as SQLite's checkpoint, on both sides of it", () => {
+  const ps = 4096;
+  const frames = (CASE.wal.length - WAL_HEADER_SIZE) / (WAL_FRAME_HEADER_SIZE + ps);
+  const largest = Math.floor((CASE.before.length + 65536 + frames * ps) / ps);
+  for (const [claim, ok] of [[largest, true], [largest + 1, false], [0xffffffff, false]] as const) {
+    const wal = CASE.wal.slice();
+    new DataView(wal.buffer).setUint32(walCommitFieldOffset(frames - 1, ps), claim);
+    resealWal(wal);
+    const sqlite = sqliteCheckpointError(CASE.before, wal);
+    const ours = walCommitSizeProblem(CASE.before.length, ps, frames, claim);
+    if (ok) {
+      assertEquals([sqlite, ours], [null, null], `claim ${claim}`);
+    } else {
+      assertStringIncludes(sqlite ?? "", "malformed");
+      assertStringIncludes(ours ?? "", `sets the database to ${claim} pages`);
+    }
+  }
+  // Shrinking, or staying within the current file, is always allowed.
+  assertEquals(walCommitSizeProblem(100 * ps, ps, 0, 100), null);
+  assertEquals(walCommitSizeProblem(100 * ps, ps, 1, 3), null);
+});
+
+Deno.test("walMaxDatabasePages: the file, the lock page and every frame the bytes can hold", () => {
+  const frameBytes = WAL_FRAME_HEADER_SIZE + 4096;
+  assertEquals(walMaxDatabasePages(10 * 4096, 4096, WAL_HEADER_SIZE + 3 * frameBytes), 10 + 16 + 3);
+  assertEquals(walMaxDatabasePages(10 * 4096, 4096, WAL_HEADER_SIZE + 3 * frameBytes - 1), 28);
+  assertEquals(walMaxDatabasePages(0, 65536, 0), 1);
+});
+
+Deno.test("walRestartProblem: the next index's salt-1 is the previous one's + 1", () => {
+  const prev = parseWalHeader(CASE.wal);
+  const next = (
+    salt1: number,
+    salt2 = 0x12345678,
+    checkpointSeq = prev.checkpointSeq,
+  ): WalHeader => ({
+    ...prev,
+    salt1,
+    salt2,
+    checkpointSeq,
+  });
+  assertEquals(walRestartProblem(prev, next((prev.salt1 + 1) >>> 0)), null);
+  // The checkpoint sequence is per connection in SQLite: not a continuity counter.
+  assertEquals(walRestartProblem(prev, next((prev.salt1 + 1) >>> 0, 7, prev.checkpointSeq)), null);
+  assertEquals(walRestartProblem({ ...prev, salt1: 0xffffffff }, next(0)), null); // wraps
+  assertStringIncludes(walRestartProblem(prev, prev) ?? "", "the same salts");
+  assertStringIncludes(
+    walRestartProblem(prev, next((prev.salt1 - 1) >>> 0)) ?? "",
+    `writes 0x${((prev.salt1 + 1) >>> 0).toString(16).padStart(8, "0")}`,
+  );
 });
