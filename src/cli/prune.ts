@@ -2,23 +2,20 @@ import { Command, Option } from "commander";
 import { parseDuration } from "../checks/freshness.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import {
-  DamagedError,
-  ExitCode,
-  LitewardenError,
-  noBackupError,
-  refusedError,
-  StorageError,
-  storageError,
-  usageError,
-} from "../errors.ts";
+import { ExitCode, LitewardenError, noBackupError, refusedError, usageError } from "../errors.ts";
 import { formatBytes, formatTime, table } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { listReplica, onlyDamaged } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
 import { planPrune } from "../replica/retention.ts";
-import type { KeepRules, PrunePlan } from "../replica/retention.ts";
+import type { DeletionGroup, KeepRules, PrunePlan, PruneRequest } from "../replica/retention.ts";
+import {
+  deleteRequests,
+  executePrunePlan,
+  probeDeletePermission,
+  reconcile,
+} from "../replica/retention_apply.ts";
 import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -41,9 +38,6 @@ export interface PruneOptions {
   apply?: boolean;
   json?: boolean;
 }
-
-/** Deletes per batch request; the S3 backend splits further if needed. */
-const DELETE_BATCH = 100;
 
 export function pruneCommand(output: Output, done: (code: number) => void) {
   return new Command("prune")
@@ -90,22 +84,49 @@ Examples:
 /** A keep count beyond any real retention; bounds the rule arithmetic. */
 const MAX_KEEP = 1_000_000;
 
-function parseRules(opts: PruneOptions): KeepRules {
+const RULE_FLAGS =
+  "--keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-within";
+
+/**
+ * The request the flags make. A rule of 0 would keep only the newest point and, with --apply,
+ * delete all other history, so it is refused like a missing rule (as restic's `forget` refuses).
+ */
+function parseRequest(opts: PruneOptions): PruneRequest {
   const count = (v: string | undefined, flag: string) => {
     if (v === undefined) return undefined;
-    return parseWholeNumber(v, flag, 0, MAX_KEEP);
+    if (/^0+$/.test(v)) throw zeroRule(flag, v);
+    return parseWholeNumber(v, flag, 1, MAX_KEEP);
   };
+  const withinMs = opts.keepWithin !== undefined
+    ? parseDuration(opts.keepWithin, "--keep-within")
+    : undefined;
+  if (withinMs === 0) throw zeroRule("--keep-within", opts.keepWithin!);
   const rules: KeepRules = {
     last: count(opts.keepLast, "--keep-last"),
     hourly: count(opts.keepHourly, "--keep-hourly"),
     daily: count(opts.keepDaily, "--keep-daily"),
     weekly: count(opts.keepWeekly, "--keep-weekly"),
     monthly: count(opts.keepMonthly, "--keep-monthly"),
-    withinMs: opts.keepWithin !== undefined
-      ? parseDuration(opts.keepWithin, "--keep-within")
-      : undefined,
+    withinMs,
   };
-  return rules;
+  const hasRule = Object.values(rules).some((v) => v !== undefined);
+  if (!hasRule && !opts.v03Tree) {
+    throw usageError(`give at least one keep rule (${RULE_FLAGS}) or --v03-tree`);
+  }
+  return {
+    rules,
+    minAgeMs: parseDuration(opts.minAge, "--min-age"),
+    now: new Date(),
+    dropV03Tree: !!opts.v03Tree,
+    // `--v03-tree` alone touches only the v0.3 tree.
+    keepAllV05: !hasRule,
+  };
+}
+
+function zeroRule(flag: string, value: string) {
+  return usageError(
+    `invalid ${flag} ${value}: a rule of 0 keeps nothing and would delete the history it names; give at least 1, or leave ${flag} out`,
+  );
 }
 
 export async function runPrune(
@@ -113,18 +134,11 @@ export async function runPrune(
   opts: PruneOptions,
   output: Output,
 ): Promise<number> {
-  const rules = parseRules(opts);
-  const hasRule = Object.values(rules).some((v) => v !== undefined);
-  if (!hasRule && !opts.v03Tree) {
-    throw usageError(
-      "give at least one keep rule (--keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-within) or --v03-tree",
-    );
-  }
-  const minAgeMs = parseDuration(opts.minAge, "--min-age");
+  const request = parseRequest(opts);
   const resolved = await resolveCliTarget(arg, opts);
   const reports = [];
   for (const target of resolved.replicas) {
-    reports.push(await pruneReplica(target, rules, { ...opts, minAgeMs, hasRule }, output));
+    reports.push(await pruneReplica(target, request, opts, output));
   }
   if (opts.json) {
     output.out(JSON.stringify(
@@ -136,14 +150,32 @@ export async function runPrune(
   return ExitCode.ok;
 }
 
+/** One replica: list → plan → (apply: probe, re-list, reconcile, delete) → report. */
 async function pruneReplica(
   target: ReplicaTarget,
-  rules: KeepRules,
-  opts: PruneOptions & { minAgeMs: number; hasRule: boolean },
+  request: PruneRequest,
+  opts: PruneOptions,
   output: Output,
 ) {
   const storage = await openStorage(target);
   const location = describeTarget(target);
+  const listing = await listBackup(storage, location);
+  const notes = opts.v03Tree ? await v03TreeNotes(storage, listing, location) : [];
+  let plan = planPrune(listing, request.rules, request);
+  let deleted = 0;
+  if (opts.apply && plan.deletions.length > 0) {
+    await probeDeletePermission(storage, location);
+    // Re-list right before deleting: stop if anything planned or kept changed under us.
+    const fresh = await listReplica(storage, { readLtxHeaders: !!listing.v05 });
+    plan = reconcile(plan, fresh, location);
+    deleted = await deleteReportingInterrupts(storage, plan, output);
+  }
+  const report = pruneReport(location, !!opts.apply, notes, plan, deleted);
+  if (!opts.json) output.out(pruneText(report, plan, opts.minAge));
+  return report;
+}
+
+async function listBackup(storage: Storage, location: string): Promise<ReplicaListing> {
   const listing = await listReplica(storage);
   const damaged = onlyDamaged(listing);
   if (damaged) throw damaged;
@@ -152,64 +184,41 @@ async function pruneReplica(
       `no backup found at ${location}; nothing to prune (check the bucket and path)`,
     );
   }
-  const notes: string[] = [];
-  if (opts.v03Tree) {
-    if (!listing.v03) {
-      notes.push("no v0.3 generations/ tree here; --v03-tree has nothing to remove");
-    } else {
-      await verifyV05Restorable(storage, listing);
-      // The newest restorable chain is never deleted: a v0.3 history newer than the v0.5 one
-      // is what Litestream v0.5.7+ restores from, so it is not an old tree.
-      if (summarize(listing).restoreFrom === "v0.3") {
-        throw refusedError(
-          `the v0.3 generations/ tree at ${location} is newer than the v0.5 history (it holds the newest restorable point), so it stays; is a Litestream v0.3 still writing here?`,
-        );
-      }
-      notes.push(
-        "the v0.5 history restored cleanly (every LTX CRC-64 checked), so the v0.3 generations/ tree is planned for removal",
-      );
-    }
-  }
-  const now = new Date();
-  let plan = planPrune(listing, opts.hasRule ? rules : { last: Number.MAX_SAFE_INTEGER }, {
-    minAgeMs: opts.minAgeMs,
-    now,
-    dropV03Tree: opts.v03Tree && !!listing.v03,
-    // `--v03-tree` alone touches only the v0.3 tree.
-    keepAllV05: !opts.hasRule,
-  });
+  return listing;
+}
+
+/** Deletes in plan order; an interrupt says how far it got (any prefix of the plan is safe). */
+async function deleteReportingInterrupts(
+  storage: Storage,
+  plan: PrunePlan,
+  output: Output,
+): Promise<number> {
   let deleted = 0;
-  if (opts.apply && plan.deletions.length > 0) {
-    await probeDeletePermission(storage, location);
-    // Re-list right before deleting: stop if anything planned or kept changed under us.
-    const fresh = await listReplica(storage, { readLtxHeaders: !!listing.v05 });
-    const replan = planPrune(fresh, opts.hasRule ? rules : { last: Number.MAX_SAFE_INTEGER }, {
-      minAgeMs: opts.minAgeMs,
-      now,
-      dropV03Tree: opts.v03Tree && !!fresh.v03,
-      keepAllV05: !opts.hasRule,
-    });
-    plan = reconcilePlans(plan, replan, location);
-    const uninstall = cleanupOnSignal(() => [], () => {
-      output.err(
-        `litewarden: interrupted after deleting ${deleted} of ${plan.deletions.length} objects; every kept point is still restorable; run prune again to finish`,
-      );
-    });
-    try {
-      for (let i = 0; i < plan.deletions.length; i += DELETE_BATCH) {
-        const batch = plan.deletions.slice(i, i + DELETE_BATCH).map((d) => d.key);
-        await storage.delete(batch);
-        deleted += batch.length;
-      }
-    } finally {
-      uninstall();
-    }
+  const uninstall = cleanupOnSignal(() => [], () => {
+    output.err(
+      `litewarden: interrupted after deleting ${deleted} of ${plan.deletions.length} objects; every kept point is still restorable; run prune again to finish`,
+    );
+  });
+  try {
+    return await executePrunePlan(storage, plan, (n) => deleted = n);
+  } finally {
+    uninstall();
   }
-  const report = {
+}
+
+function pruneReport(
+  location: string,
+  applied: boolean,
+  notes: string[],
+  plan: PrunePlan,
+  deleted: number,
+) {
+  const now = plan.request.now;
+  return {
     ok: true,
     command: "prune",
     location,
-    applied: !!opts.apply,
+    applied,
     notes,
     points: plan.points.map((p) => ({
       ...pointJson(p.point, now),
@@ -220,20 +229,38 @@ async function pruneReplica(
     delete: {
       objects: plan.deletions.length,
       bytes: plan.bytesFreed,
-      requests: Math.ceil(plan.deletions.length / DELETE_BATCH),
+      requests: deleteRequests(plan),
+      groups: plan.groups.map((g) => ({
+        ...g.reason,
+        why: groupText(g),
+        objects: g.objects.length,
+        bytes: g.bytes,
+      })),
       keys: plan.deletions.map((d) => d.key),
     },
     protectedYoung: plan.protectedYoung,
     deleted,
   };
-  if (!opts.json) output.out(pruneText(report, plan, now, opts.minAge));
-  return report;
+}
+
+/** What a deletion group is, for people. */
+function groupText(g: DeletionGroup): string {
+  const r = g.reason;
+  switch (r.kind) {
+    case "v03-generation":
+      return `v0.3 generation ${r.generation}: no kept point, all of it goes`;
+    case "v03-unkept":
+      return `v0.3 generation ${r.generation}: snapshots no rule keeps, and the WAL below index ${r.oldestKeptIndex} (its oldest kept point)`;
+    case "v03-tree":
+      return `v0.3 generation ${r.generation}: part of the old v0.3 tree (--v03-tree)`;
+    case "v05-history":
+      return "v0.5: snapshots no rule keeps, and LTX files every kept snapshot covers";
+  }
 }
 
 function pruneText(
   report: { location: string; applied: boolean; notes: string[]; deleted: number },
   plan: PrunePlan,
-  _now: Date,
   minAge: string,
 ): string {
   const lines = [
@@ -254,9 +281,12 @@ function pruneText(
     }
     lines.push(table(rows).split("\n").map((l) => `  ${l}`).join("\n"));
   }
+  for (const g of plan.groups) {
+    lines.push(`  ${g.objects.length} objects, ${formatBytes(g.bytes)}: ${groupText(g)}`);
+  }
   lines.push(
     `  ${plan.deletions.length} objects to delete, ${formatBytes(plan.bytesFreed)} freed, ${
-      Math.ceil(plan.deletions.length / DELETE_BATCH)
+      deleteRequests(plan)
     } delete request(s) after 2 listings${
       plan.protectedYoung
         ? `; ${plan.protectedYoung} more are younger than --min-age ${minAge} and stay`
@@ -269,7 +299,29 @@ function pruneText(
   return lines.join("\n");
 }
 
-/** --v03-tree only after the v0.5 history has just restored cleanly into a temp dir. */
+/**
+ * `--v03-tree` goes only after the v0.5 history has just restored cleanly into a temp dir, and
+ * never when the v0.3 tree holds the newest restorable point. Returns the notes to print.
+ */
+async function v03TreeNotes(
+  storage: Storage,
+  listing: ReplicaListing,
+  location: string,
+): Promise<string[]> {
+  if (!listing.v03) return ["no v0.3 generations/ tree here; --v03-tree has nothing to remove"];
+  await verifyV05Restorable(storage, listing);
+  // The newest restorable chain is never deleted: a v0.3 history newer than the v0.5 one is what
+  // Litestream v0.5.7+ restores from, so it is not an old tree.
+  if (summarize(listing).restoreFrom === "v0.3") {
+    throw refusedError(
+      `the v0.3 generations/ tree at ${location} is newer than the v0.5 history (it holds the newest restorable point), so it stays; is a Litestream v0.3 still writing here?`,
+    );
+  }
+  return [
+    "the v0.5 history restored cleanly (every LTX CRC-64 checked), so the v0.3 generations/ tree is planned for removal",
+  ];
+}
+
 async function verifyV05Restorable(storage: Storage, listing: ReplicaListing): Promise<void> {
   if (!listing.v05) {
     throw usageError(
@@ -291,39 +343,4 @@ async function verifyV05Restorable(storage: Storage, listing: ReplicaListing): P
       throw err;
     }
   });
-}
-
-/** Fails early (exit 4) when the credentials may not delete, before any real deletion. */
-async function probeDeletePermission(storage: Storage, location: string): Promise<void> {
-  try {
-    await storage.delete([`.litewarden-delete-probe-${crypto.randomUUID()}`]);
-  } catch (err) {
-    if (err instanceof StorageError) {
-      throw storageError(
-        `permission denied: cannot delete in ${location} (${err.message}); give the key s3:DeleteObject or run without --apply`,
-        err,
-      );
-    }
-    throw err;
-  }
-}
-
-/**
- * The re-listed plan decides: only objects both plans delete go (new objects from a running
- * Litestream can only add protection). A kept point that vanished meanwhile means someone else
- * is deleting (Litestream's own retention, another prune): stop without deleting anything.
- */
-function reconcilePlans(first: PrunePlan, second: PrunePlan, location: string): PrunePlan {
-  const keptNow = new Set(second.points.map((p) => p.key));
-  const vanished = first.points.filter((p) => p.kept && !keptNow.has(p.key));
-  if (vanished.length > 0) {
-    throw new DamagedError(
-      `the replica at ${location} changed while planning: ${
-        vanished[0].key
-      } disappeared (a running retention or another prune?); nothing was deleted: run prune again`,
-    );
-  }
-  const again = new Set(second.deletions.map((d) => d.key));
-  const deletions = first.deletions.filter((d) => again.has(d.key));
-  return { ...first, deletions, bytesFreed: deletions.reduce((n, d) => n + d.size, 0) };
 }

@@ -1,7 +1,9 @@
+import { formatTxid } from "../formats/ltx_header.ts";
+import { parseV03Key } from "../formats/v03_layout.ts";
 import type { ObjectInfo } from "../storage/storage.ts";
 import type { ReplicaListing } from "./listing.ts";
 import type { RestorePoint } from "./summary.ts";
-import { formatTxid } from "../formats/ltx_header.ts";
+import type { V03Segment, V03Snapshot } from "./v03.ts";
 
 /** restic-style keep rules; a point is kept when any rule keeps it. */
 export interface KeepRules {
@@ -23,11 +25,50 @@ export interface RetentionPoint {
   reasons: string[];
 }
 
+/** What a prune was asked to do: a plan keeps it so it can be re-made on a fresh listing. */
+export interface PruneRequest {
+  rules: KeepRules;
+  minAgeMs: number;
+  now: Date;
+  /** Plan the whole v0.3 `generations/` tree away (`--v03-tree`). */
+  dropV03Tree?: boolean;
+  /** Leave the v0.5 history alone (`--v03-tree` without keep rules). */
+  keepAllV05?: boolean;
+}
+
+/**
+ * Why a group of objects goes. Further kinds (e.g. files of a whole vault) join this union; each
+ * group says for itself in which order its objects may go.
+ */
+export type DeletionReason =
+  /** A v0.3 generation without a kept point: all of it. */
+  | { kind: "v03-generation"; generation: string }
+  /** Snapshots of a v0.3 generation no rule keeps, and its WAL below the oldest kept index. */
+  | { kind: "v03-unkept"; generation: string; oldestKeptIndex: number }
+  /** A v0.3 generation of the old tree that `--v03-tree` removes. */
+  | { kind: "v03-tree"; generation: string }
+  /** v0.5 snapshots no rule keeps, and LTX files every kept snapshot covers. */
+  | { kind: "v05-history" };
+
+export interface DeletionGroup {
+  reason: DeletionReason;
+  /** In the order they must be deleted (see {@link planPrune}). */
+  objects: ObjectInfo[];
+  bytes: number;
+}
+
+/** A prune plan: printed, re-made on a fresh listing and executed by `retention_apply.ts`. */
 export interface PrunePlan {
+  request: PruneRequest;
   points: RetentionPoint[];
-  /** Objects to delete, oldest first. */
+  /** In execution order. */
+  groups: DeletionGroup[];
+  /** Every group's objects, in execution order: any prefix leaves every kept point restorable. */
   deletions: ObjectInfo[];
-  /** Objects kept only because they are younger than --min-age. */
+  /**
+   * Objects kept only because of --min-age: younger than it, or an earlier segment of the same
+   * v0.3 WAL index as a young one (Litestream refuses an index without its first segment).
+   */
   protectedYoung: number;
   bytesFreed: number;
 }
@@ -83,21 +124,35 @@ function isoWeek(d: Date): string {
  * generation from its index on; for v0.5 its snapshot and every file above it), the last file of
  * each v0.5 level (Litestream's compactor relies on it), and objects younger than `minAgeMs`.
  * The v0.3 tree is only planned away as a whole with `dropV03Tree`.
+ *
+ * The order makes every prefix of the deletions safe, so an interrupted prune leaves every kept
+ * point (and every point still listed) restorable by litewarden and by `litestream restore`:
+ * - Litestream v0.3.13 refuses a generation in which any WAL index, even one below the snapshot
+ *   it restores from, has segments but not the one at offset 0 ("missing initial wal segment":
+ *   its segment map checks every index). So a v0.3 group goes index by index from the lowest:
+ *   the index's snapshot first (from then on nothing needs that index), then its segments from
+ *   the highest offset down, offset 0 last. Every index left starts at offset 0, and every
+ *   snapshot left keeps its whole chain.
+ * - v0.5 files go oldest first: restores plan from what they list, and every file a kept point,
+ *   the latest restore or Litestream's next compaction reads stays.
+ * - Groups go in the order of their newest object (then by name), so a run after an interrupted
+ *   one continues the same sequence.
  */
 export function planPrune(
   listing: ReplicaListing,
   rules: KeepRules,
-  opts: { minAgeMs: number; now: Date; dropV03Tree?: boolean; keepAllV05?: boolean },
+  opts: Omit<PruneRequest, "rules">,
 ): PrunePlan {
+  const request: PruneRequest = { rules, ...opts };
   const points: RetentionPoint[] = [];
-  const candidates: ObjectInfo[] = [];
-  const youngLimit = opts.now.getTime() - opts.minAgeMs;
+  const candidates: { reason: DeletionReason; objects: ObjectInfo[] }[] = [];
 
   if (listing.v03 && opts.dropV03Tree) {
     for (const g of listing.v03.generations) {
-      for (const o of [...g.snapshots, ...g.segments]) {
-        candidates.push(toInfo(o.key, o.size, o.time));
-      }
+      candidates.push({
+        reason: { kind: "v03-tree", generation: g.id },
+        objects: v03Objects(g.snapshots, g.segments),
+      });
     }
   } else if (listing.v03) {
     const gens = listing.v03.generations;
@@ -125,19 +180,21 @@ export function planPrune(
         // Nothing kept here: the whole generation goes, unless it is the current one (whose
         // WAL may still be written to before its first snapshot is listed).
         if (g.id === current.id) continue;
-        for (const o of [...g.snapshots, ...g.segments]) {
-          candidates.push(toInfo(o.key, o.size, o.time));
-        }
+        candidates.push({
+          reason: { kind: "v03-generation", generation: g.id },
+          objects: v03Objects(g.snapshots, g.segments),
+        });
         continue;
       }
       const minIndex = Math.min(...kept.map((p) => p.point.index!));
       const keptKeys = new Set(kept.map((p) => p.key));
-      for (const s of g.snapshots) {
-        if (!keptKeys.has(s.key)) candidates.push(toInfo(s.key, s.size, s.time));
-      }
-      for (const s of g.segments) {
-        if (s.index < minIndex) candidates.push(toInfo(s.key, s.size, s.time));
-      }
+      candidates.push({
+        reason: { kind: "v03-unkept", generation: g.id, oldestKeptIndex: minIndex },
+        objects: v03Objects(
+          g.snapshots.filter((s) => !keptKeys.has(s.key)),
+          g.segments.filter((s) => s.index < minIndex),
+        ),
+      });
     }
   }
 
@@ -153,6 +210,7 @@ export function planPrune(
     applyKeepRules(v05Points, rules);
     points.push(...v05Points);
     const kept = snaps.filter((f) => v05Points.find((p) => p.key === f.key)!.kept);
+    const objects: ObjectInfo[] = [];
     if (kept.length > 0) {
       const oldestKept = kept.reduce((a, b) => (b.maxTxid < a.maxTxid ? b : a));
       for (const [level, files] of listing.v05.levels) {
@@ -167,25 +225,90 @@ export function planPrune(
           const drop = level === 9
             ? !kept.includes(f)
             : f.maxTxid <= oldestKept.maxTxid && f.maxTxid <= (compacted ?? f.maxTxid);
-          if (drop) candidates.push(toInfo(f.key, f.size, f.modified));
+          if (drop) objects.push(toInfo(f.key, f.size, f.modified));
         }
       }
     }
+    objects.sort(oldestFirst);
+    candidates.push({ reason: { kind: "v05-history" }, objects });
   }
 
-  const deletions: ObjectInfo[] = [];
+  const youngLimit = opts.now.getTime() - opts.minAgeMs;
   let protectedYoung = 0;
+  const groups: DeletionGroup[] = [];
   for (const c of candidates) {
-    if (c.modified.getTime() > youngLimit) protectedYoung++;
-    else deletions.push(c);
+    const objects = withoutYoung(c.objects, youngLimit);
+    protectedYoung += c.objects.length - objects.length;
+    if (objects.length === 0) continue;
+    groups.push({ reason: c.reason, objects, bytes: objects.reduce((n, o) => n + o.size, 0) });
   }
-  deletions.sort((a, b) => a.modified.getTime() - b.modified.getTime() || (a.key < b.key ? -1 : 1));
+  groups.sort((a, b) => newestTime(a) - newestTime(b) || (groupName(a) < groupName(b) ? -1 : 1));
+  const deletions = groups.flatMap((g) => g.objects);
   return {
+    request,
     points,
+    groups,
     deletions,
     protectedYoung,
-    bytesFreed: deletions.reduce((n, d) => n + d.size, 0),
+    bytesFreed: groups.reduce((n, g) => n + g.bytes, 0),
   };
+}
+
+/** Makes the same plan again on a fresh listing (same rules, same `now`). */
+export function replan(plan: PrunePlan, fresh: ReplicaListing): PrunePlan {
+  const { rules, ...opts } = plan.request;
+  return planPrune(fresh, rules, opts);
+}
+
+/** v0.3 objects in their safe deletion order: by index, the snapshot first, offset 0 last. */
+function v03Objects(snapshots: V03Snapshot[], segments: V03Segment[]): ObjectInfo[] {
+  const ordered = [
+    // A snapshot goes before every segment of its index …
+    ...snapshots.map((s) => ({
+      index: s.index,
+      rank: -Infinity,
+      info: toInfo(s.key, s.size, s.time),
+    })),
+    // … and segments from the highest offset down, so what is left of an index starts at 0.
+    ...segments.map((s) => ({
+      index: s.index,
+      rank: -s.offset,
+      info: toInfo(s.key, s.size, s.time),
+    })),
+  ];
+  ordered.sort((a, b) => a.index - b.index || a.rank - b.rank);
+  return ordered.map((o) => o.info);
+}
+
+/**
+ * Drops objects younger than the limit. A v0.3 segment younger than it also keeps the earlier
+ * segments of its index: Litestream refuses an index whose offset-0 segment is gone.
+ */
+function withoutYoung(objects: ObjectInfo[], youngLimit: number): ObjectInfo[] {
+  const young = (o: ObjectInfo) => o.modified.getTime() > youngLimit;
+  const keepBelow = new Map<string, number>(); // `<generation>/<index>` → highest young offset
+  for (const o of objects) {
+    const k = parseV03Key(o.key);
+    if (k?.kind !== "wal" || !young(o)) continue;
+    const id = `${k.generation}/${k.index}`;
+    keepBelow.set(id, Math.max(keepBelow.get(id) ?? 0, k.offset));
+  }
+  return objects.filter((o) => {
+    if (young(o)) return false;
+    const k = parseV03Key(o.key);
+    if (k?.kind !== "wal") return true;
+    const limit = keepBelow.get(`${k.generation}/${k.index}`);
+    return limit === undefined || k.offset > limit;
+  });
+}
+
+const oldestFirst = (a: ObjectInfo, b: ObjectInfo) =>
+  a.modified.getTime() - b.modified.getTime() || (a.key < b.key ? -1 : 1);
+
+const newestTime = (g: DeletionGroup) => Math.max(...g.objects.map((o) => o.modified.getTime()));
+
+function groupName(g: DeletionGroup): string {
+  return "generation" in g.reason ? `v0.3 ${g.reason.generation}` : "v0.5";
 }
 
 function toInfo(key: string, size: number, modified: Date): ObjectInfo {

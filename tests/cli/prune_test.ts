@@ -27,7 +27,10 @@ import {
 } from "../support/sqlite_writer.ts";
 import { makeTempDir } from "../support/tmp.ts";
 import type { TempDir } from "../support/tmp.ts";
+import { FileStorage } from "../../src/storage/file.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
+import { listReplica } from "../../src/replica/listing.ts";
+import { planPrune } from "../../src/replica/retention.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const FIXTURES = new URL("../fixtures/ltx/", import.meta.url).pathname;
@@ -562,11 +565,25 @@ Deno.test("prune: bad rules are usage errors (exit 2) and touch nothing", async 
       [["--keep-last", "two"], "--keep-last"],
       [["--keep-last", "1", "--min-age", "soon"], "--min-age"],
       [["--keep-within", "-1d"], "--keep-within"],
+      // A rule of 0 would keep only the newest point and delete all other history.
+      [["--keep-daily", "0"], "invalid --keep-daily 0: a rule of 0 keeps nothing"],
+      [["--keep-last", "0"], "invalid --keep-last 0: a rule of 0 keeps nothing"],
+      [["--keep-hourly", "00"], "invalid --keep-hourly 00: a rule of 0 keeps nothing"],
+      [["--keep-daily", "7", "--keep-weekly", "0"], "invalid --keep-weekly 0: a rule of 0"],
+      [["--keep-monthly", "0"], "invalid --keep-monthly 0: a rule of 0 keeps nothing"],
+      [["--keep-within", "0s"], "invalid --keep-within 0s: a rule of 0 keeps nothing"],
+      [["--keep-within", "0h0m"], "invalid --keep-within 0h0m: a rule of 0 keeps nothing"],
     ] as [string[], string][]
   ) {
     const r = await runCli(["prune", dbPath, "--config", path, ...flags, "--apply"]);
     assertEquals(r.code, 2, `${flags.join(" ")}: ${r.stderr}`);
     assertStringIncludes(r.stderr, part);
+    assertEquals(r.stderr.split("\n").filter((l) => l !== "").length, 1, r.stderr);
+  }
+  // No rule at all is refused, naming every rule there is.
+  const none = await runCli(["prune", dbPath, "--config", path, "--apply"]);
+  for (const rule of ["last", "hourly", "daily", "weekly", "monthly", "within"]) {
+    assertStringIncludes(none.stderr, `--keep-${rule}`);
   }
   assertEquals(await snapshotDir(tmp.join("replica")), before);
 });
@@ -904,6 +921,60 @@ Deno.test("an interrupted prune (SIGINT, then SIGKILL) leaves every kept point r
   await assertKeptRestore(base, config, kept, tmp);
   const again = await runCliJson<PruneDoc>([...args, "--apply", "--json"]);
   assertEquals(again.json.deleted, 0);
+});
+
+/** Restores the latest point with both tools; they must agree; returns the hash. */
+async function restoreLatest(config: Config, tmp: TempDir): Promise<string> {
+  const dir = await Deno.makeTempDir({ dir: tmp.path, prefix: "latest-" });
+  try {
+    const [lw, ls] = await Promise.all([
+      runCli(["restore", config.dbPath, "--config", config.path, "-o", `${dir}/lw.db`]),
+      litestreamRestore(["-config", config.path, "-o", `${dir}/ls.db`, config.dbPath]),
+    ]);
+    assertEquals(lw.code, 0, `litewarden restore latest: ${lw.stderr}`);
+    assertEquals(ls.code, 0, `litestream restore latest: ${ls.stderr}`);
+    const hash = await sha256(`${dir}/lw.db`);
+    assertEquals(await sha256(`${dir}/ls.db`), hash, "litewarden ≠ litestream: latest");
+    return hash;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a prune cut after each of its deletions leaves every kept point and the latest restorable by both tools", async () => {
+  const base = await v03Base();
+  await using tmp = await makeTempDir();
+  const replica = tmp.join("replica");
+  await copyBase(base, replica);
+  const config = await fileConfig(tmp, replica);
+  // Kept: B5, B2 (daily), A4, A3 (monthly): both generations lose WAL indexes of several
+  // segments below their oldest kept index, the case an oldest-first order broke for Litestream.
+  const flags = ["--keep-daily", "2", "--keep-monthly", "3"];
+  const kept = ["B5", "B2", "A4", "A3"];
+  const storage = new FileStorage(replica);
+  const plan = planPrune(await listReplica(storage), { daily: 2, monthly: 3 }, {
+    minAgeMs: 0,
+    now: new Date(),
+  });
+  const dry = await runCliJson<PruneDoc>([
+    "prune",
+    config.dbPath,
+    "--config",
+    config.path,
+    ...flags,
+    "--json",
+  ]);
+  assertEquals(dry.code, 0, dry.stderr);
+  assertEquals(plan.deletions.map((d) => d.key), dry.json.delete.keys, "the plan --apply runs");
+  const n = plan.deletions.length;
+  assert(n > 20, `only ${n} deletions`);
+  const latest = await restoreLatest(config, tmp);
+  for (let k = 0; k <= n; k++) {
+    if (k > 0) await storage.delete([plan.deletions[k - 1].key]);
+    await assertKeptRestore(base, config, kept, tmp);
+    assertEquals(await restoreLatest(config, tmp), latest, `latest after ${k} of ${n} deletions`);
+  }
+  assertEquals(await listFiles(replica), expectedLeft(base, kept));
 });
 
 // ---------------------------------------------------------------------------------------------

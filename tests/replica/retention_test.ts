@@ -254,11 +254,23 @@ function assertPruneIsSafe(
   const before = listingOf(objects, headerTimes);
   const keptPoints = plan.points.filter((p) => p.kept);
   const expected = new Map(keptPoints.map((p) => [p.key, needs(before, p)]));
+  const allExpected = new Map(plan.points.map((p) => [p.key, needs(before, p)]));
   for (let n = 0; n <= plan.deletions.length; n++) {
     const gone = new Set(keysOf(plan.deletions.slice(0, n)));
     const left = listingOf(objects.filter((o) => !gone.has(o.key)), headerTimes);
     for (const p of keptPoints) {
       assertEquals(needs(left, p), expected.get(p.key), `${p.key} after ${n} deletions`);
+    }
+    // Every point still listed, kept or not, restores exactly as before.
+    for (const p of plan.points.filter((x) => !gone.has(x.key))) {
+      assertEquals(needs(left, p), allExpected.get(p.key), `listed ${p.key} after ${n} deletions`);
+    }
+    // Litestream v0.3.13 refuses a whole generation if any of its WAL indexes lacks offset 0.
+    for (const g of left.v03?.generations ?? []) {
+      for (const s of g.segments) {
+        const first = g.segments.find((x) => x.index === s.index)!;
+        assertEquals(first.offset, 0, `${g.id} index ${s.index} after ${n} deletions`);
+      }
     }
   }
   const gone = new Set(keysOf(plan.deletions));
@@ -275,11 +287,12 @@ Deno.test("v0.3: a generation without kept points goes whole; a kept one keeps i
   const plan = planPrune(listingOf(objects), rules, { minAgeMs: 0, now: NOW });
   assertEquals(kept(plan), { [snap(G2, 3, "").key]: ["newest", "last"] });
   assertEquals(plan.points.length, 5);
-  // Oldest first: all of G1, then G2 below index 3.
+  // All of G1, then G2 below index 3 (groups by their newest object); within a generation index
+  // by index, its snapshot first, then its segments from the highest offset down.
   assertEquals(keysOf(plan.deletions), [
     snap(G1, 0, "").key,
-    seg(G1, 0, 0, "").key,
     seg(G1, 0, 4152, "").key,
+    seg(G1, 0, 0, "").key,
     seg(G1, 1, 0, "").key,
     snap(G1, 2, "").key,
     seg(G1, 2, 0, "").key,
@@ -307,8 +320,8 @@ Deno.test("v0.3: a kept point in an old generation keeps its snapshot and later 
   });
   assertEquals(keysOf(plan.deletions), [
     snap(G1, 0, "").key,
-    seg(G1, 0, 0, "").key,
     seg(G1, 0, 4152, "").key,
+    seg(G1, 0, 0, "").key,
     seg(G1, 1, 0, "").key,
   ]);
   assertPruneIsSafe(objects, rules, plan);
@@ -317,8 +330,8 @@ Deno.test("v0.3: a kept point in an old generation keeps its snapshot and later 
   assertEquals(Object.keys(kept(weekly)).sort(), [snap(G1, 2, "").key, snap(G2, 3, "").key]);
   assertEquals(keysOf(weekly.deletions), [
     snap(G1, 0, "").key,
-    seg(G1, 0, 0, "").key,
     seg(G1, 0, 4152, "").key,
+    seg(G1, 0, 0, "").key,
     seg(G1, 1, 0, "").key,
     snap(G2, 0, "").key,
     seg(G2, 0, 0, "").key,
@@ -393,7 +406,7 @@ Deno.test("v0.3: objects younger than --min-age stay and are counted", () => {
   assertPruneIsSafe(objects, { last: 1 }, plan, opts);
 });
 
-Deno.test("deletions are ordered oldest first, equal times by key", () => {
+Deno.test("groups go by their newest object, equal times by generation; a snapshot before its WAL", () => {
   const t = "2025-01-01T00:00:00Z";
   const objects = [
     snap(G2, 0, t),
@@ -403,9 +416,11 @@ Deno.test("deletions are ordered oldest first, equal times by key", () => {
     snap(G3, 0, "2025-06-01T00:00:00Z"),
   ];
   const plan = planPrune(listingOf(objects), { last: 1 }, { minAgeMs: 0, now: NOW });
+  // G1's segment is older than its snapshot, yet goes after it: a snapshot left without the
+  // first segment of its index would not restore.
   assertEquals(keysOf(plan.deletions), [
-    seg(G1, 0, 0, "").key,
     snap(G1, 0, "").key,
+    seg(G1, 0, 0, "").key,
     snap(G2, 0, "").key,
     seg(G2, 0, 0, "").key,
   ]);
