@@ -36,5 +36,8 @@ step "mark --help" mark --help
 # The S3 backend is imported lazily: prove the bundle carries it (in-process S3 test server).
 (cd "$root" && $DENO run -A scripts/check_bundle_s3.ts "$work/litewarden.js") ||
   { echo "bundle check failed: list on S3" >&2; exit 1; }
+# Likewise the SFTP backend and ssh2 (a test sshd on 127.0.0.1; skipped without sshd).
+(cd "$root" && $DENO run -A scripts/check_bundle_sftp.ts "$work/litewarden.js") ||
+  { echo "bundle check failed: list on SFTP" >&2; exit 1; }
 size=$(wc -c <"$root/dist/litewarden.js")
-echo "bundle ok: dist/litewarden.js ($size bytes) runs --help, list (file and S3), restore, verify and verify --file without node_modules"
+echo "bundle ok: dist/litewarden.js ($size bytes) runs --help, list (file, S3 and SFTP), restore, verify and verify --file without node_modules"

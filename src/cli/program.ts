@@ -9,6 +9,7 @@ import { restoreCommand } from "./restore.ts";
 import { verifyCommand } from "./verify.ts";
 import { pruneCommand } from "./prune.ts";
 import { snapshotDiffCommand } from "./snapshot_diff.ts";
+import { withStorageScope } from "../storage/open.ts";
 
 export const VERSION = "0.1.0";
 
@@ -46,7 +47,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   }
   const argv = normalizeArgv(args);
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await withStorageScope(() => program.parseAsync(argv, { from: "user" }));
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {

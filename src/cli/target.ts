@@ -27,6 +27,7 @@ export async function resolveCliTarget(
       registerSecret(r.credentials.secretAccessKey);
       registerSecret(r.credentials.sessionToken);
     }
+    if (r.type === "sftp") registerSecret(r.password);
   }
   const replicas = selectReplicas(resolved, opts.replica);
   if (replicas.length === 0) {

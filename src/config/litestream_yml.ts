@@ -12,11 +12,13 @@ import { type Env, expandConfigText, expandPath, stripSqlitePrefix } from "./exp
 import type { ReplicaTarget, UnusableReplica } from "./target.ts";
 import {
   buildS3Target,
+  buildSftpTarget,
   fileUrlPath,
   isUrl,
   replicaTypeFromUrl,
   type S3Settings,
   safeUrl,
+  type SftpSettings,
   UNSUPPORTED_TYPES,
   unsupportedTypeMessage,
 } from "./url.ts";
@@ -179,6 +181,18 @@ class ConfigReader {
     };
   }
 
+  /** SFTP keys of a replica (read only for sftp replicas: their `path` is a remote path). */
+  private sftpSettings(map: YamlMap, label: string): SftpSettings {
+    return {
+      host: this.str(map, "host", label),
+      user: this.str(map, "user", label),
+      password: this.str(map, "password", label),
+      keyPath: this.str(map, "key-path", label),
+      path: this.str(map, "path", label),
+      hostKey: this.str(map, "host-key", label),
+    };
+  }
+
   read(): LitestreamConfig {
     const root = this.doc.value;
     if (root === null) {
@@ -336,9 +350,18 @@ class ConfigReader {
         target.dbPath = dbPath;
         return target;
       }
+      if (type === "sftp") {
+        const sftp = this.sftpSettings(map, label);
+        const target = buildSftpTarget(
+          { name, url, replica: sftp, where, cwd: this.cwd },
+          this.env,
+        );
+        target.dbPath = dbPath;
+        return target;
+      }
       return unusable(
         "invalid",
-        `unknown replica type ${JSON.stringify(type)} ${where} (supported: file, s3)`,
+        `unknown replica type ${JSON.stringify(type)} ${where} (supported: file, s3, sftp)`,
       );
     } catch (err) {
       if (err instanceof LitewardenError) {

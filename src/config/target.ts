@@ -1,5 +1,5 @@
 /** A replica location, resolved from litestream.yml or a replica URL. */
-export type ReplicaTarget = FileReplicaTarget | S3ReplicaTarget;
+export type ReplicaTarget = FileReplicaTarget | S3ReplicaTarget | SftpReplicaTarget;
 
 interface ReplicaTargetBase {
   /** Replica name as Litestream shows it: the configured `name`, else the type. */
@@ -40,6 +40,47 @@ export interface S3ReplicaTarget extends ReplicaTargetBase {
   regionGuessed?: boolean;
 }
 
+/** An SFTP replica (`type: sftp`, `sftp://USER[:PASSWORD]@HOST[:PORT]/PATH`). */
+export interface SftpReplicaTarget extends ReplicaTargetBase {
+  type: "sftp";
+  /** Host name or IP address (IPv6 without brackets). */
+  host: string;
+  port: number;
+  user: string;
+  /**
+   * The replica directory as Litestream joins keys onto it: cleaned, "" for the login directory;
+   * a relative path is relative to the login directory (the server resolves it).
+   */
+  path: string;
+  /** Never printed. */
+  password?: string;
+  /** Private key file (OpenSSH or PEM format). */
+  keyPath?: string;
+  /**
+   * Pinned host key: an authorized_keys-style line (`ssh-ed25519 AAAA…`) or a `SHA256:…`
+   * fingerprint. When unset the host must be in one of `knownHosts`.
+   */
+  hostKey?: string;
+  /** known_hosts files searched when no `hostKey` is pinned (missing files are skipped). */
+  knownHosts: string[];
+  /** Accept any host key, as Litestream v0.3.13 does (`LITEWARDEN_SFTP_INSECURE_HOST_KEY`). */
+  insecureHostKey: boolean;
+}
+
+/** `host:port` for messages and known_hosts: IPv6 in brackets. */
+export function sftpHostPort(t: Pick<SftpReplicaTarget, "host" | "port">): string {
+  return `${t.host.includes(":") ? `[${t.host}]` : t.host}:${t.port}`;
+}
+
+/**
+ * An SFTP target's location: `sftp://HOST:PORT/PATH` (`/~/PATH` for a relative path). Without the
+ * user: output redacts the userinfo of every URL, and messages name the user where it matters.
+ */
+export function sftpLocation(t: SftpReplicaTarget): string {
+  const path = t.path.startsWith("/") ? t.path : t.path ? `/~/${t.path}` : "/~";
+  return `sftp://${sftpHostPort(t)}${path}`;
+}
+
 /**
  * A configured replica litewarden cannot open: a backend it does not support (gcs, abs, …) or
  * settings Litestream itself would reject (url + path, no bucket, …). Kept apart from
@@ -60,6 +101,7 @@ export interface UnusableReplica {
 /** The replica's location for messages and JSON: never contains credentials. */
 export function describeTarget(t: ReplicaTarget): string {
   if (t.type === "file") return `file://${t.path}`;
+  if (t.type === "sftp") return sftpLocation(t);
   const where = t.path ? `s3://${t.bucket}/${t.path}` : `s3://${t.bucket}`;
   return t.endpoint ? `${where} (endpoint ${t.endpoint})` : where;
 }

@@ -7,14 +7,18 @@
  */
 import { usageError } from "../errors.ts";
 import { cleanPath, type Env, expandPath } from "./expand.ts";
-import type { FileReplicaTarget, ReplicaTarget, S3ReplicaTarget } from "./target.ts";
+import type {
+  FileReplicaTarget,
+  ReplicaTarget,
+  S3ReplicaTarget,
+  SftpReplicaTarget,
+} from "./target.ts";
 
 /** Backends Litestream has and litewarden does not (v0.3 `gcs`, v0.5 `gs`, …). */
 export const UNSUPPORTED_TYPES: readonly string[] = [
   "gcs",
   "gs",
   "abs",
-  "sftp",
   "webdav",
   "webdavs",
   "nats",
@@ -22,7 +26,7 @@ export const UNSUPPORTED_TYPES: readonly string[] = [
 ];
 
 export function unsupportedTypeMessage(type: string): string {
-  return `replica type ${type} is not supported by litewarden yet (supported: file, s3)`;
+  return `replica type ${type} is not supported by litewarden yet (supported: file, s3, sftp)`;
 }
 
 /** Litestream's `IsURL`: a scheme followed by `://`. */
@@ -487,7 +491,7 @@ export interface UrlOptions {
 
 /**
  * A replica URL given on the command line (or as a config `url:`) → target. Unsupported
- * backends (`gcs://`, `gs://`, `abs://`, `sftp://`, …) throw the "not supported yet" error (2).
+ * backends (`gcs://`, `gs://`, `abs://`, …) throw the "not supported yet" error (2).
  */
 export function parseReplicaUrl(url: string, env: Env, opts: UrlOptions = {}): ReplicaTarget {
   const type = replicaTypeFromUrl(url);
@@ -510,8 +514,117 @@ export function parseReplicaUrl(url: string, env: Env, opts: UrlOptions = {}): R
       env,
     );
   }
+  if (type === "sftp") {
+    return buildSftpTarget(
+      { name: opts.name ?? "sftp", url, where: `in ${safeUrl(url)}`, cwd: opts.cwd ?? Deno.cwd() },
+      env,
+    );
+  }
   if (UNSUPPORTED_TYPES.includes(type)) throw usageError(unsupportedTypeMessage(type));
   throw usageError(
-    `unknown replica URL scheme ${type}:// in ${safeUrl(url)} (supported: file://, s3://)`,
+    `unknown replica URL scheme ${type}:// in ${safeUrl(url)} (supported: file://, s3://, sftp://)`,
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SFTP targets
+
+/** SFTP keys of a replica in litestream.yml (v0.3.13; `host-key` is v0.5's). */
+export interface SftpSettings {
+  host?: string;
+  user?: string;
+  password?: string;
+  keyPath?: string;
+  path?: string;
+  hostKey?: string;
+}
+
+export interface SftpInput {
+  name: string;
+  url?: string;
+  replica?: SftpSettings;
+  where: string;
+  /** Base for a relative `key-path`. */
+  cwd: string;
+}
+
+/** A host key as an authorized_keys line (`[options] TYPE BASE64 [comment]`) or `SHA256:…`. */
+const HOST_KEY_LINE =
+  /(?:^|\s)((?:ssh|ecdsa-sha2|sk-ssh|sk-ecdsa-sha2)-[\w@.-]+)\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/;
+const HOST_KEY_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+
+/** The pinned host key in its canonical form (`TYPE BASE64` or `SHA256:…`), or an error. */
+export function parseHostKey(value: string, where: string): string {
+  const v = value.trim();
+  if (HOST_KEY_FINGERPRINT.test(v)) return v.replace(/=$/, "");
+  const m = HOST_KEY_LINE.exec(v);
+  if (!m) {
+    throw usageError(
+      `host-key ${where} is not a public key (expected "ssh-ed25519 AAAA…" as ssh-keyscan prints it, or a SHA256:… fingerprint)`,
+    );
+  }
+  return `${m[1]} ${m[2]}`;
+}
+
+const ON = ["1", "true", "yes"];
+
+/**
+ * Builds an SFTP target the way Litestream v0.3.13 does: config keys first, each filled from the
+ * URL when empty (host with port, user and password from the userinfo, path); `url` together with
+ * `path` or `host` is an error; host and user are required; the port defaults to 22.
+ * litewarden additions, all optional: `host-key` (v0.5's key; also `LITEWARDEN_SFTP_HOST_KEY`),
+ * `LITEWARDEN_SFTP_KEY_PATH` (a key for the URL form), `LITEWARDEN_SFTP_KNOWN_HOSTS`
+ * (`:`-separated files; default `~/.ssh/known_hosts` and `/etc/ssh/ssh_known_hosts`) and
+ * `LITEWARDEN_SFTP_INSECURE_HOST_KEY=1` (accept any host key, as Litestream v0.3.13 does).
+ */
+export function buildSftpTarget(input: SftpInput, env: Env): SftpReplicaTarget {
+  const rep = input.replica ?? {};
+  const { url, where } = input;
+  let host = nonEmpty(rep.host);
+  let user = nonEmpty(rep.user);
+  let password = nonEmpty(rep.password);
+  let path = nonEmpty(rep.path);
+  if (url !== undefined) {
+    if (path !== undefined) {
+      throw usageError(`cannot specify url and path for an sftp replica ${where}`);
+    }
+    if (host !== undefined) {
+      throw usageError(`cannot specify url and host for an sftp replica ${where}`);
+    }
+    const u = splitUrl(url);
+    host = nonEmpty(u.host);
+    user ??= nonEmpty(u.user);
+    password ??= nonEmpty(u.password);
+    path = nonEmpty(u.path);
+  }
+  if (host === undefined) throw usageError(`host required for an sftp replica ${where}`);
+  if (user === undefined) {
+    throw usageError(`user required for an sftp replica ${where} (sftp://USER@HOST/PATH or user:)`);
+  }
+  const [hostname, portText] = splitHostPort(host);
+  const port = portText === undefined ? 22 : Number(portText);
+  const badName = !hostname || (hostname.includes(":") && !/^[0-9a-f:.]+$/i.test(hostname));
+  if (badName || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw usageError(`invalid sftp host ${JSON.stringify(host)} ${where}; use HOST or HOST:PORT`);
+  }
+  const cleaned = path === undefined ? "" : cleanPath(path);
+  const keyPath = nonEmpty(rep.keyPath) ?? nonEmpty(env.LITEWARDEN_SFTP_KEY_PATH);
+  const hostKey = nonEmpty(rep.hostKey) ?? nonEmpty(env.LITEWARDEN_SFTP_HOST_KEY);
+  const home = nonEmpty(env.HOME);
+  const knownHosts = nonEmpty(env.LITEWARDEN_SFTP_KNOWN_HOSTS)?.split(":").filter((p) => p) ??
+    [...(home ? [`${home}/.ssh/known_hosts`] : []), "/etc/ssh/ssh_known_hosts"];
+  const target: SftpReplicaTarget = {
+    type: "sftp",
+    name: input.name,
+    host: hostname,
+    port,
+    user,
+    path: cleaned === "." ? "" : cleaned,
+    knownHosts: knownHosts.map((p) => expandPath(p, input.cwd, env, "known_hosts path")),
+    insecureHostKey: ON.includes((env.LITEWARDEN_SFTP_INSECURE_HOST_KEY ?? "").toLowerCase()),
+  };
+  if (password !== undefined) target.password = password;
+  if (keyPath !== undefined) target.keyPath = expandPath(keyPath, input.cwd, env, "key-path");
+  if (hostKey !== undefined) target.hostKey = parseHostKey(hostKey, where);
+  return target;
 }

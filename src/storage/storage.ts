@@ -32,10 +32,10 @@ export interface Storage {
   /** Deletes the keys (batched by the backend). Missing keys are not an error. */
   delete(keys: string[]): Promise<void>;
   /**
-   * Releases pooled connections (S3). Optional: a CLI run exits fine without it (idle sockets
-   * do not hold the process), but tests and long-running callers should call it when done.
+   * Releases pooled connections (S3) or the SSH connection (SFTP, which would otherwise hold
+   * the process). Optional; `withStorageScope` calls it for every storage a command opened.
    */
-  close?(): void;
+  close?(): void | Promise<void>;
 }
 
 /** Reads a whole (small) object or range into memory: headers, trailers, markers. */

@@ -17,6 +17,7 @@ import {
 } from "../support/litestream.ts";
 import type { ReplicaConfig } from "../support/litestream.ts";
 import { s3TargetFor, startS3Server } from "../support/s3_server.ts";
+import { haveSshd, sftpReplicaConfig, startSftpServer } from "../support/sshd_server.ts";
 import type { TestS3Server } from "../support/s3_server.ts";
 import {
   checkpoint,
@@ -696,6 +697,29 @@ Deno.test("prune v0.3 S3 replica: every rule set keeps its points restorable, by
       });
     }
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// v0.3 on an SFTP replica (real sshd; Litestream restores over SFTP too)
+
+Deno.test({
+  name: "prune v0.3 SFTP replica: every rule set keeps its points restorable, byte for byte",
+  ignore: !haveSshd(),
+  async fn(t) {
+    const base = await v03Base();
+    await using server = await startSftpServer();
+    let n = 0;
+    for (const rules of RULE_SETS) {
+      await t.step(rules.flags.join(" "), async () => {
+        await using tmp = await makeTempDir();
+        // sshd serves this machine: the replica is a local directory seen through SFTP.
+        const dir = `${server.dataDir}/case${n++}/db`;
+        await copyBase(base, dir);
+        const config = await configFor(tmp, sftpReplicaConfig(server, dir), "sftp.yml");
+        await runRuleSet(base, config, fileView(dir), rules, tmp);
+      });
+    }
+  },
 });
 
 Deno.test("prune on S3 without delete permission: exit 4 before deleting anything", async () => {

@@ -1,12 +1,13 @@
 /**
  * "Never print credentials", end to end: a replica URL whose secret has an unencoded `/` (as AWS
  * secret keys often do), an endpoint with credentials (flag and config), a ping URL without a
- * scheme. Scans everything a run emits — stdout, stderr, the JSON fields, the ping body, the
+ * scheme; SFTP passwords. Scans everything a run emits — stdout, stderr, the JSON fields, the ping body, the
  * metrics file — for every part of the secret.
  */
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
 import { startS3Server } from "../support/s3_server.ts";
+import { haveSshd, startSftpServer } from "../support/sshd_server.ts";
 import { makeTempDir } from "../support/tmp.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
 
@@ -166,4 +167,85 @@ Deno.test("secrets in URLs never reach a message, a JSON field, the ping body or
     await rx.stop();
     await server.stop();
   }
+});
+
+Deno.test({
+  name:
+    "SFTP passwords (URL userinfo with a /, config) never reach a message, JSON, the ping body or a metric",
+  ignore: !haveSshd(),
+  async fn(t) {
+    await using dir = await makeTempDir();
+    await using server = await startSftpServer();
+    const rx = receiver();
+    const PASSWORD = "Xq7zz/Pa55+w0rd/very-secret";
+    const pieces = [...PASSWORD.split("/"), encodeURIComponent(PASSWORD)];
+    const noLeak = (text: string, what: string) => {
+      for (const p of pieces) assert(!text.includes(p), `${what} shows ${p}: ${text}`);
+    };
+    const replica = `${server.dataDir}/vw`;
+    const cp = await new Deno.Command("cp", { args: ["-a", SAMPLE, replica] }).output();
+    assert(cp.success);
+    const url = (path: string) => `sftp://${server.user}:${PASSWORD}@${server.hostPort}${path}`;
+    const env = ["LITEWARDEN_SFTP_KEY_PATH", "LITEWARDEN_SFTP_KNOWN_HOSTS"] as const;
+    const saved = env.map((k) => Deno.env.get(k));
+    Deno.env.set("LITEWARDEN_SFTP_KNOWN_HOSTS", server.knownHostsPath);
+    try {
+      await t.step("verify with password and key: passes, nothing leaks", async () => {
+        Deno.env.set("LITEWARDEN_SFTP_KEY_PATH", server.keyPath);
+        const metrics = dir.join("sftp.prom");
+        const r = await runCli([
+          "verify",
+          url(replica),
+          "--json",
+          "--ping-url",
+          `${rx.base}/ping/sftp`,
+          "--metrics-file",
+          metrics,
+        ]);
+        assertEquals(r.code, 0, r.stdout + r.stderr);
+        assertEquals(JSON.parse(r.stdout).location, `sftp://${server.hostPort}${replica}`);
+        noLeak(r.stdout + r.stderr, "verify output");
+        noLeak(rx.bodies.join("\n"), "the ping body");
+        noLeak(await Deno.readTextFile(metrics), "the metrics file");
+      });
+      await t.step("no backup at the path, and a refused password: nothing leaks", async () => {
+        for (const cmd of ["list", "verify", "restore"]) {
+          const out = cmd === "restore" ? ["-o", dir.join("restored.db")] : [];
+          const r = await runCli([cmd, url(`${server.dataDir}/nothing`), "--json", ...out]);
+          assertEquals(r.code, 3, `${cmd}: ${r.stdout}${r.stderr}`);
+          noLeak(r.stdout + r.stderr, `${cmd} output`);
+        }
+        Deno.env.delete("LITEWARDEN_SFTP_KEY_PATH");
+        const r = await runCli(["list", url(replica)]);
+        assertEquals(r.code, 4, r.stderr);
+        assertStringIncludes(r.stderr, "authentication refused");
+        noLeak(r.stdout + r.stderr, "list output");
+      });
+      await t.step("the password in litestream.yml: nothing leaks", async () => {
+        const config = dir.join("sftp.yml");
+        await Deno.writeTextFile(
+          config,
+          [
+            "dbs:",
+            `  - path: ${dir.join("db.sqlite3")}`,
+            "    replicas:",
+            "      - type: sftp",
+            `        host: ${server.hostPort}`,
+            `        user: ${server.user}`,
+            `        password: "${PASSWORD}"`,
+            `        path: ${replica}`,
+            "",
+          ].join("\n"),
+        );
+        const r = await runCli(["list", "--config", config, "--json"]);
+        assertEquals(r.code, 4, r.stdout + r.stderr);
+        noLeak(r.stdout + r.stderr, "list output");
+      });
+    } finally {
+      env.forEach((k, i) =>
+        saved[i] === undefined ? Deno.env.delete(k) : Deno.env.set(k, saved[i]!)
+      );
+      await rx.stop();
+    }
+  },
 });

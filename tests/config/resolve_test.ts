@@ -78,7 +78,7 @@ Deno.test("URL form: --config together with a URL is refused; $LITESTREAM_CONFIG
 Deno.test("URL form: unsupported backends", async () => {
   await rejects2(
     () => resolveTarget("abs://acct@container/p", { env: {}, cwd: "/" }),
-    "replica type abs is not supported by litewarden yet (supported: file, s3)",
+    "replica type abs is not supported by litewarden yet (supported: file, s3, sftp)",
   );
 });
 
@@ -137,7 +137,7 @@ Deno.test("config form: the database's only replica is unsupported / it has none
   await withConfig(CONFIG, async (dir, cfg) => {
     await rejects2(
       () => resolveTarget("/only/gcs.db", { configPath: cfg, env: {}, cwd: dir }),
-      `replica type gs is not supported by litewarden yet (supported: file, s3); see ${cfg} line 14 (database /only/gcs.db)`,
+      `replica type gs is not supported by litewarden yet (supported: file, s3, sftp); see ${cfg} line 14 (database /only/gcs.db)`,
     );
     await rejects2(
       () => resolveTarget("/no/replicas.db", { configPath: cfg, env: {}, cwd: dir }),
