@@ -96,46 +96,36 @@ export async function applyV03(
   return stats;
 }
 
+type SegmentStreams = AsyncGenerator<{ item: V03Segment; stream: ReadableStream<Uint8Array> }>;
+type Decompress = (
+  s: ReadableStream<Uint8Array>,
+  compressed: boolean,
+) => ReadableStream<Uint8Array>;
+
 /**
  * Streams one WAL index (its segments concatenated, decompressed) through {@link WalReader} and
  * writes each frame's page. Litestream uploads only whole transactions with a continuous
  * checksum chain, so any invalid frame, offset gap or unfinished transaction is damage, and so is
- * a header that does not continue `prev` (the previous index's) or a commit size SQLite's
- * checkpoint would refuse. `pages` is the database size before this index. Returns the index's
- * WAL header and the database size in pages after it (undefined if it holds no commit).
+ * a header that does not continue `db.prev` (the previous index's) or a commit size SQLite's
+ * checkpoint would refuse. `db.pages` is the database size before this index. Returns the
+ * index's WAL header and the database size in pages after it (undefined if it holds no commit).
  */
 async function applyIndex(
   segments: V03Segment[],
-  streams: AsyncGenerator<{ item: V03Segment; stream: ReadableStream<Uint8Array> }>,
+  streams: SegmentStreams,
   out: PageFile,
   db: { pageSize: number; pages: number; prev: WalHeader | undefined },
-  decompress: (s: ReadableStream<Uint8Array>, compressed: boolean) => ReadableStream<Uint8Array>,
+  decompress: Decompress,
   onObject: () => void,
 ): Promise<{ header: WalHeader; pages: number | undefined }> {
   const { pageSize } = db;
   const first = segments[0];
   const where = `WAL index ${formatIndex(first.index)} of generation ${first.generation}`;
-  // Concatenate the segments, checking that each starts where the previous one ended.
   let current = first;
-  let walOffset = 0;
-  async function* bytes(): AsyncGenerator<Uint8Array> {
-    for (const seg of segments) {
-      const next = await streams.next();
-      if (next.done) throw new Error("internal: segment stream ended early");
-      current = seg;
-      if (seg.offset !== walOffset) {
-        await next.value.stream.cancel();
-        throw damagedError(
-          `${where} has a gap: a segment should start at offset ${walOffset} but the next one is ${seg.key} (offset ${seg.offset}); a WAL segment is missing`,
-        );
-      }
-      for await (const chunk of decompress(next.value.stream, seg.compressed)) {
-        walOffset += chunk.length;
-        yield chunk;
-      }
-      onObject();
-    }
-  }
+  const bytes = segmentBytes(segments, streams, decompress, where, (seg) => {
+    if (seg) current = seg;
+    else onObject();
+  });
   // What the listing allows this index to hold: no page past what its frames could grow the
   // file to can be part of the result, so such a frame is not written (a checkpoint skips it
   // too) and a crafted page number cannot make a huge sparse file.
@@ -145,7 +135,7 @@ async function applyIndex(
   );
   const fileBytes = db.pages * pageSize;
   const maxPages = walMaxDatabasePages(fileBytes, pageSize, listedBytes);
-  const reader = new StreamReader(ReadableStream.from(bytes()));
+  const reader = new StreamReader(ReadableStream.from(bytes));
   return await withObject(() => current.key, async () => {
     const wal = await WalReader.open(reader);
     const header = wal.header;
@@ -179,6 +169,37 @@ async function applyIndex(
     }
     return { header, pages: nPage };
   }, where);
+}
+
+/**
+ * The decompressed bytes of an index's segments in order, checking that each segment starts
+ * where the previous one ended. `onSegment` is called with each segment as it starts and with
+ * undefined as it finishes.
+ */
+async function* segmentBytes(
+  segments: V03Segment[],
+  streams: SegmentStreams,
+  decompress: Decompress,
+  where: string,
+  onSegment: (seg: V03Segment | undefined) => void,
+): AsyncGenerator<Uint8Array> {
+  let walOffset = 0;
+  for (const seg of segments) {
+    const next = await streams.next();
+    if (next.done) throw new Error("internal: segment stream ended early");
+    onSegment(seg);
+    if (seg.offset !== walOffset) {
+      await next.value.stream.cancel();
+      throw damagedError(
+        `${where} has a gap: a segment should start at offset ${walOffset} but the next one is ${seg.key} (offset ${seg.offset}); a WAL segment is missing`,
+      );
+    }
+    for await (const chunk of decompress(next.value.stream, seg.compressed)) {
+      walOffset += chunk.length;
+      yield chunk;
+    }
+    onSegment(undefined);
+  }
 }
 
 /** Runs `fn`, turning decoder errors into exit-5 errors that name the object. */

@@ -90,6 +90,15 @@ function iso(t: Date): string {
   return t.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/** The whole WAL of an index: its segments decompressed and concatenated. */
+async function indexWal(dir: string, segments: FileReplicaObject[]): Promise<Uint8Array> {
+  return concat(
+    await Promise.all(
+      segments.map(async (s) => lz4DecodeFrames(await Deno.readFile(`${dir}/${s.key}`))),
+    ),
+  );
+}
+
 function hex8(n: number): string {
   return n.toString(16).padStart(8, "0");
 }
@@ -431,11 +440,7 @@ Deno.test("restore CLI on a file replica", async (t) => {
     async () => {
       const r = await replicaCopy();
       const segs = segmentsOf(2);
-      const wal = concat(
-        await Promise.all(
-          segs.map(async (s) => lz4DecodeFrames(await Deno.readFile(`${r.dir}/${s.key}`))),
-        ),
-      );
+      const wal = await indexWal(r.dir, segs);
       const pageSize = new DataView(wal.buffer).getUint32(8);
       const frames = (wal.length - 32) / (24 + pageSize);
       // The last frame of an index is a commit frame (every segment ends on one).
@@ -454,6 +459,46 @@ Deno.test("restore CLI on a file replica", async (t) => {
       assertStringIncludes(res.stderr, "4294967295 pages");
       assert(!(await exists(r.out)));
       await assertNoTempFiles(`${r.dir}/..`);
+    },
+  );
+
+  await t.step(
+    "a checksum-valid frame naming page 2147483647: skipped like SQLite does",
+    async () => {
+      const r = await replicaCopy();
+      const segs = segmentsOf(2);
+      const seg = segs.at(-1)!;
+      const wal = await indexWal(r.dir, segs);
+      const pageSize = new DataView(wal.buffer).getUint32(8);
+      const frames = (wal.length - 32) / (24 + pageSize);
+      // The commit frame keeps its database size; its page lies far past it, so a checkpoint
+      // skips it (LITESTREAM-FORMATS §1.2 step 3), and writing it first would make an 8 TiB file.
+      new DataView(wal.buffer).setUint32(
+        walCommitFieldOffset(frames - 1, pageSize) - 4,
+        0x7fffffff,
+      );
+      await Deno.writeFile(
+        `${r.dir}/${seg.key}`,
+        lz4StoredFrame(resealWal(wal).subarray(seg.offset!)),
+      );
+      await Deno.utime(`${r.dir}/${seg.key}`, seg.mtime, seg.mtime);
+      const oracle = await litestreamRestore(["-o", `${r.out}-litestream`, r.url]);
+      assertEquals(oracle.code, 0, oracle.stderr);
+      // Under a 1 GiB file-size limit: a write at the claimed page's offset would be refused.
+      const res = await new Deno.Command("bash", {
+        args: [
+          "-c",
+          'ulimit -f 1048576 && exec "$0" run -A main.ts restore "$1" -o "$2"',
+          Deno.execPath(),
+          r.url,
+          r.out,
+        ],
+        cwd: REPO_ROOT,
+        env: { NO_PROGRESS: "1" },
+        stdin: "null",
+      }).output();
+      assertEquals(res.code, 0, new TextDecoder().decode(res.stderr));
+      assertEquals(await sha256(r.out), await sha256(`${r.out}-litestream`));
     },
   );
 
