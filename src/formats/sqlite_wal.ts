@@ -448,7 +448,8 @@ export function walMaxDatabasePages(fileBytes: number, pageSize: number, walByte
  * Null if `next` can be the WAL that follows `prev` after a restart, else why not. On a restart
  * SQLite (wal.c `walRestartHdr`) writes salt-1 + 1 and a fresh random salt-2 (LITESTREAM-FORMATS
  * §1.2 "WAL restart"), and Litestream v0.3 starts one WAL index per restart (§2.4), so consecutive
- * indices of a generation have consecutive salt-1 values. The checkpoint sequence is not checked:
+ * indices of a generation have consecutive salt-1 values: the same value is a copy of an index,
+ * a jump a whole WAL cycle the replica never got. The checkpoint sequence is not checked:
  * SQLite counts it per connection (`pWal->nCkpt`), and real Litestream replicas show it repeat
  * across an index boundary when the restart was done by another connection (seq 1 then 1).
  */
