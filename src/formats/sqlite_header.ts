@@ -88,3 +88,29 @@ export function lockPageNumber(pageSize: number): number {
   if (!isValidPageSize(pageSize)) throw new FormatError(`invalid page size ${pageSize}`);
   return 0x40000000 / pageSize + 1;
 }
+
+/**
+ * How far a commit may grow a database beyond the pages it writes: the largest lock page (64 KiB),
+ * which is never written (SQLite's wal.c `walCheckpoint` allows exactly this much).
+ */
+export const GROWTH_SLACK_BYTES = 65536;
+
+/**
+ * Null if a commit that writes `pagesWritten` pages may take a `fileBytes`-byte database to
+ * `databaseSize` pages, else why not (a phrase to follow the commit's name). SQLite's checkpoint
+ * (wal.c `walCheckpoint`) refuses with SQLITE_CORRUPT ("database disk image is malformed") when
+ * the final size exceeds the current file plus the pages written plus the lock page: a database
+ * only grows by pages a transaction allocates, and SQLite writes every page it allocates.
+ */
+export function databaseGrowthProblem(
+  fileBytes: number,
+  pageSize: number,
+  pagesWritten: number,
+  databaseSize: number,
+  written = "pages written",
+): string | null {
+  const want = databaseSize * pageSize;
+  const allowed = fileBytes + GROWTH_SLACK_BYTES + pagesWritten * pageSize;
+  if (want <= fileBytes || want <= allowed) return null;
+  return `sets the database to ${databaseSize} pages (${want} bytes), but ${pagesWritten} ${written} can grow a ${fileBytes}-byte database to at most ${allowed} bytes`;
+}

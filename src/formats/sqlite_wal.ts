@@ -5,7 +5,7 @@
  * committed-page map of a local -wal with {@link readWalPageMap}).
  */
 import { FormatError, hex32 } from "./format_error.ts";
-import { isValidPageSize } from "./sqlite_header.ts";
+import { databaseGrowthProblem, GROWTH_SLACK_BYTES, isValidPageSize } from "./sqlite_header.ts";
 import type { StreamReader } from "./stream_reader.ts";
 
 export const WAL_HEADER_SIZE = 32;
@@ -407,17 +407,10 @@ export async function readWalPageMap(wal: WalReader): Promise<WalPageMap> {
 }
 
 /**
- * Slack SQLite allows a checkpoint to grow a database by beyond the WAL's frames: the largest
- * pending-byte (lock) page, which is never written to a WAL (LITESTREAM-FORMATS §1.1).
- */
-const LOCK_PAGE_SLACK = 65536;
-
-/**
- * Null if a checkpoint may set the database to `databaseSize` pages, else why not. SQLite's
- * checkpoint (wal.c `walCheckpoint`) refuses with SQLITE_CORRUPT ("database disk image is
- * malformed") when the final size exceeds the current file plus the committed frames plus the
- * lock page: a transaction can only grow the file by pages it writes, so a commit frame that
- * claims more (e.g. 4294967295 pages, a 16 TiB file) is damage, whatever its checksum says.
+ * Null if a checkpoint may set the database to `databaseSize` pages, else why not: SQLite's
+ * checkpoint refuses to grow the file by more than the committed frames can supply (see
+ * {@link databaseGrowthProblem}), so a commit frame that claims more (e.g. 4294967295 pages, a
+ * 16 TiB file) is damage, whatever its checksum says.
  */
 export function walCommitSizeProblem(
   fileBytes: number,
@@ -425,10 +418,14 @@ export function walCommitSizeProblem(
   committedFrames: number,
   databaseSize: number,
 ): string | null {
-  const want = databaseSize * pageSize;
-  const allowed = fileBytes + LOCK_PAGE_SLACK + committedFrames * pageSize;
-  if (want <= fileBytes || want <= allowed) return null;
-  return `its last commit frame sets the database to ${databaseSize} pages (${want} bytes), but ${committedFrames} committed frames can grow a ${fileBytes}-byte file to at most ${allowed} bytes`;
+  const problem = databaseGrowthProblem(
+    fileBytes,
+    pageSize,
+    committedFrames,
+    databaseSize,
+    "committed frames",
+  );
+  return problem && `its last commit frame ${problem}`;
 }
 
 /**
@@ -441,7 +438,7 @@ export function walMaxDatabasePages(fileBytes: number, pageSize: number, walByte
     0,
     Math.floor((walBytes - WAL_HEADER_SIZE) / (WAL_FRAME_HEADER_SIZE + pageSize)),
   );
-  return Math.floor((fileBytes + LOCK_PAGE_SLACK) / pageSize) + frames;
+  return Math.floor((fileBytes + GROWTH_SLACK_BYTES) / pageSize) + frames;
 }
 
 /**

@@ -4,7 +4,7 @@ import { DatabaseChecksum } from "../formats/ltx_checksum.ts";
 import { LtxDecoder } from "../formats/ltx_decoder.ts";
 import { hasChecksums } from "../formats/ltx_header.ts";
 import type { LtxHeader } from "../formats/ltx_header.ts";
-import { lockPageNumber } from "../formats/sqlite_header.ts";
+import { databaseGrowthProblem, lockPageNumber } from "../formats/sqlite_header.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { PageFile } from "./page_file.ts";
 import { countingStream, prefetchInOrder } from "./prefetch.ts";
@@ -85,7 +85,9 @@ export async function applyV05(
         const old = new Uint8Array(pageSize);
         const prevCommit = prev?.header.commit ?? 0;
         const grown = new Set<number>();
+        let pagesInFile = 0;
         for await (const { pgno, data } of decoder.pages()) {
+          pagesInFile++;
           if (rolling && pgno <= prevCommit) {
             await out.readAt((pgno - 1) * pageSize, old);
             rolling.remove(pgno, old);
@@ -95,6 +97,16 @@ export async function applyV05(
           await out.writeAt((pgno - 1) * pageSize, data);
           if (pgno > imagePages) imagePages = pgno;
         }
+        // The header's commit may only grow the database by the pages this file carries (plus
+        // the lock page): LTX files hold whole transactions, whose new pages are all written.
+        const growth = databaseGrowthProblem(
+          prevCommit * pageSize,
+          pageSize,
+          pagesInFile,
+          header.commit,
+          "pages in the file",
+        );
+        if (growth) throw new FormatError(`its header ${growth}`);
         const post = decoder.trailer!.postApplyChecksum;
         if (rolling) {
           await adjustForCommit(out, rolling, pageSize, prevCommit, header.commit, grown);

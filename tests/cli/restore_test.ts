@@ -22,7 +22,8 @@ import {
   writeSmallTransactions,
 } from "../support/sqlite_writer.ts";
 import { makeTempDir } from "../support/tmp.ts";
-import { lz4StoredFrame, resealWal, walCommitFieldOffset } from "../support/wal_craft.ts";
+import { resealWal, walCommitFieldOffset } from "../support/wal_craft.ts";
+import { storedFrame } from "../formats/ltx_writer.ts";
 import { lz4DecodeFrames } from "../../src/formats/lz4.ts";
 import { concat } from "../formats/helpers.ts";
 
@@ -447,7 +448,7 @@ Deno.test("restore CLI on a file replica", async (t) => {
       new DataView(wal.buffer).setUint32(walCommitFieldOffset(frames - 1, pageSize), 0xffffffff);
       resealWal(wal);
       const seg = segs.at(-1)!;
-      await Deno.writeFile(`${r.dir}/${seg.key}`, lz4StoredFrame(wal.subarray(seg.offset!)));
+      await Deno.writeFile(`${r.dir}/${seg.key}`, storedFrame(wal.subarray(seg.offset!)));
       await Deno.utime(`${r.dir}/${seg.key}`, seg.mtime, seg.mtime);
       // The oracle refuses it too: SQLite's checkpoint calls it corruption.
       const oracle = await litestreamRestore(["-o", `${r.out}-litestream`, r.url]);
@@ -479,7 +480,7 @@ Deno.test("restore CLI on a file replica", async (t) => {
       );
       await Deno.writeFile(
         `${r.dir}/${seg.key}`,
-        lz4StoredFrame(resealWal(wal).subarray(seg.offset!)),
+        storedFrame(resealWal(wal).subarray(seg.offset!)),
       );
       await Deno.utime(`${r.dir}/${seg.key}`, seg.mtime, seg.mtime);
       const oracle = await litestreamRestore(["-o", `${r.out}-litestream`, r.url]);

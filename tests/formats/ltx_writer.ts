@@ -30,6 +30,9 @@ export interface TestLtx {
   editIndex?: (entries: [number, number, number][]) => [number, number, number][];
 }
 
+/** BD 0x40: blocks of at most 64 KiB. */
+const BLOCK_MAX = 65536;
+
 function u32be(n: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n);
@@ -65,19 +68,28 @@ export function literalBlock(data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** An LZ4 frame (FLG 0x64, BD 0x40) with `data` (≤ 64 KiB) as one stored block. */
+/**
+ * An LZ4 frame (FLG 0x64, BD 0x40) holding `data` in stored (uncompressed) 64 KiB blocks, with a
+ * content checksum: what LTX legacy pages use, and what a crafted v0.3 WAL segment can be.
+ */
 export function storedFrame(data: Uint8Array): Uint8Array {
   const desc = new Uint8Array([0x64, 0x40]);
   const hc = (xxhash32(desc) >>> 8) & 0xff;
-  const out = new Uint8Array(7 + 4 + data.length + 4 + 4);
+  const blocks = Math.max(1, Math.ceil(data.length / BLOCK_MAX));
+  const out = new Uint8Array(7 + blocks * 4 + data.length + 4 + 4);
   const v = new DataView(out.buffer);
   v.setUint32(0, 0x184d2204, true);
   out.set(desc, 4);
   out[6] = hc;
-  v.setUint32(7, (0x80000000 | data.length) >>> 0, true);
-  out.set(data, 11);
-  v.setUint32(11 + data.length, 0, true);
-  v.setUint32(15 + data.length, xxhash32(data), true);
+  let at = 7;
+  for (let i = 0; i < blocks; i++) {
+    const block = data.subarray(i * BLOCK_MAX, (i + 1) * BLOCK_MAX);
+    v.setUint32(at, (0x80000000 | block.length) >>> 0, true);
+    out.set(block, at + 4);
+    at += 4 + block.length;
+  }
+  v.setUint32(at, 0, true);
+  v.setUint32(at + 4, xxhash32(data), true);
   return out;
 }
 

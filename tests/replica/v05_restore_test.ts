@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli, runCliJson } from "../support/cli.ts";
 import { copyTree, makeTempDir } from "../support/tmp.ts";
+import { writeLtx } from "../formats/ltx_writer.ts";
 
 const FIXTURES = new URL("../fixtures/ltx/", import.meta.url).pathname;
 const TREES = [
@@ -136,6 +137,36 @@ Deno.test("restore v0.5: a broken pre/post-apply checksum link is exit 5", async
   ]);
   assertEquals(bad.code, 5, bad.stderr);
   assert(bad.stderr.includes("0000000000000002-0000000000000002.ltx"), bad.stderr);
+});
+
+Deno.test("restore v0.5: a CRC-valid LTX file whose commit claims 4294967295 pages is exit 5", async () => {
+  await using dir = await makeTempDir();
+  const root = dir.join("replica");
+  await copyTree(`${FIXTURES}ltx-v0.5.2-block/nochecksum`, root);
+  for (const level of ["1", "2", "9"]) {
+    await Deno.remove(`${root}/ltx/${level}`, { recursive: true });
+  }
+  // TXID 2 rewritten: one real page, a valid file checksum, and a 16 TiB database size.
+  const l0 = `${root}/ltx/0/0000000000000002-0000000000000002.ltx`;
+  const pageSize = new DataView((await Deno.readFile(l0)).buffer).getUint32(8);
+  await Deno.writeFile(
+    l0,
+    writeLtx({
+      flags: 0x2, // NoChecksum, as Litestream writes
+      pageSize,
+      commit: 0xffffffff,
+      minTxid: 2n,
+      maxTxid: 2n,
+      pages: [{ pgno: 1, data: STATE(2).subarray(0, pageSize) }],
+    }),
+  );
+  const out = dir.join("out.db");
+  const r = await runCli(["restore", `file://${root}`, "-o", out, "--txid", "0000000000000002"]);
+  assertEquals(r.code, 5, r.stderr);
+  assertStringIncludes(r.stderr, "0000000000000002-0000000000000002.ltx");
+  assertStringIncludes(r.stderr, "sets the database to 4294967295 pages");
+  assertEquals(await exists(out), false);
+  assertEquals([...Deno.readDirSync(dir.path)].map((e) => e.name).sort(), ["replica"]);
 });
 
 async function exists(p: string): Promise<boolean> {
