@@ -2,13 +2,13 @@ import { Command, Option } from "commander";
 import { parseDuration } from "../checks/freshness.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError, noBackupError, refusedError, usageError } from "../errors.ts";
+import { ExitCode, LitewardenError, noBackupError, usageError } from "../errors.ts";
 import { formatBytes, formatTime, table } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { listReplica, onlyDamaged } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
-import { planPrune } from "../replica/retention.ts";
+import { planPrune, v03TreeRemoval } from "../replica/retention.ts";
 import type { DeletionGroup, KeepRules, PrunePlan, PruneRequest } from "../replica/retention.ts";
 import {
   deleteRequests,
@@ -16,7 +16,6 @@ import {
   probeDeletePermission,
   reconcile,
 } from "../replica/retention_apply.ts";
-import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
@@ -299,48 +298,29 @@ function pruneText(
   return lines.join("\n");
 }
 
-/**
- * `--v03-tree` goes only after the v0.5 history has just restored cleanly into a temp dir, and
- * never when the v0.3 tree holds the newest restorable point. Returns the notes to print.
- */
+/** `--v03-tree`: the v0.3 tree goes only after the v0.5 history has just restored into a temp dir. */
 async function v03TreeNotes(
   storage: Storage,
   listing: ReplicaListing,
   location: string,
 ): Promise<string[]> {
-  if (!listing.v03) return ["no v0.3 generations/ tree here; --v03-tree has nothing to remove"];
-  await verifyV05Restorable(storage, listing);
-  // The newest restorable chain is never deleted: a v0.3 history newer than the v0.5 one is what
-  // Litestream v0.5.7+ restores from, so it is not an old tree.
-  if (summarize(listing).restoreFrom === "v0.3") {
-    throw refusedError(
-      `the v0.3 generations/ tree at ${location} is newer than the v0.5 history (it holds the newest restorable point), so it stays; is a Litestream v0.3 still writing here?`,
-    );
+  if (v03TreeRemoval(listing, location) === "absent") {
+    return ["no v0.3 generations/ tree here; --v03-tree has nothing to remove"];
   }
-  return [
-    "the v0.5 history restored cleanly (every LTX CRC-64 checked), so the v0.3 generations/ tree is planned for removal",
-  ];
-}
-
-async function verifyV05Restorable(storage: Storage, listing: ReplicaListing): Promise<void> {
-  if (!listing.v05) {
-    throw usageError(
-      "--v03-tree needs a v0.5 (LTX) history under the same prefix; there is none, so the v0.3 tree is the only backup and stays",
-    );
-  }
-  const v05Only: ReplicaListing = { ...listing, v03: undefined };
-  const chosen = chooseRestorePlan(v05Only, {});
+  const chosen = chooseRestorePlan({ ...listing, v03: undefined }, {});
   await withTempDir("litewarden-prune-", async (dir) => {
     try {
       await restoreToTemp(storage, chosen, `${dir}/v05.sqlite3`, { parallelism: 8 });
     } catch (err) {
-      if (err instanceof LitewardenError) {
-        throw new LitewardenError(
-          err.kind,
-          `the v0.5 history does not restore, so the v0.3 tree stays: ${err.message}`,
-        );
-      }
-      throw err;
+      if (!(err instanceof LitewardenError)) throw err;
+      throw new LitewardenError(
+        err.kind,
+        `the v0.5 history does not restore, so the v0.3 tree stays: ${err.message}`,
+        { cause: err },
+      );
     }
   });
+  return [
+    "the v0.5 history restored cleanly (every LTX CRC-64 checked), so the v0.3 generations/ tree is planned for removal",
+  ];
 }

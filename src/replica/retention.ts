@@ -1,7 +1,9 @@
+import { RefusedError, UsageError } from "../errors.ts";
 import { formatTxid } from "../formats/ltx_header.ts";
 import { parseV03Key } from "../formats/v03_layout.ts";
 import type { ObjectInfo } from "../storage/storage.ts";
 import type { ReplicaListing } from "./listing.ts";
+import { summarize } from "./summary.ts";
 import type { RestorePoint } from "./summary.ts";
 import type { V03Segment, V03Snapshot } from "./v03.ts";
 
@@ -252,6 +254,28 @@ export function planPrune(
     protectedYoung,
     bytesFreed: groups.reduce((n, g) => n + g.bytes, 0),
   };
+}
+
+/**
+ * Whether `--v03-tree` may remove the v0.3 `generations/` tree: "absent" when there is none;
+ * "prove-v05" when it may go once the v0.5 history under the same prefix has just restored.
+ * Throws when it must stay: without a v0.5 history it is the only backup, and when it holds the
+ * newest restorable point it is what Litestream v0.5.7+ restores from (the newest restorable
+ * chain is never deleted).
+ */
+export function v03TreeRemoval(listing: ReplicaListing, location: string): "absent" | "prove-v05" {
+  if (!listing.v03) return "absent";
+  if (!listing.v05) {
+    throw new UsageError(
+      "--v03-tree needs a v0.5 (LTX) history under the same prefix; there is none, so the v0.3 tree is the only backup and stays",
+    );
+  }
+  if (summarize(listing).restoreFrom === "v0.3") {
+    throw new RefusedError(
+      `the v0.3 generations/ tree at ${location} is newer than the v0.5 history (it holds the newest restorable point), so it stays; is a Litestream v0.3 still writing here?`,
+    );
+  }
+  return "prove-v05";
 }
 
 /** Makes the same plan again on a fresh listing (same rules, same `now`). */

@@ -997,6 +997,18 @@ Deno.test("a prune cut after each of its deletions leaves every kept point and t
     if (k > 0) await storage.delete([plan.deletions[k - 1].key]);
     await assertKeptRestore(base, config, kept, tmp);
     assertEquals(await restoreLatest(config, tmp), latest, `latest after ${k} of ${n} deletions`);
+    // A dropped point whose snapshot is still there restores as before too (by time).
+    const present = new Set(await listFiles(replica));
+    await Promise.all(
+      base.points.filter((p) => !kept.includes(p.id) && present.has(p.snapshotKey)).map(
+        async (p) =>
+          assertEquals(
+            await restoreV03(config, p, "timestamp", tmp),
+            base.before.get(`${p.id}/timestamp`),
+            `dropped ${p.id} after ${k} of ${n} deletions`,
+          ),
+      ),
+    );
   }
   assertEquals(await listFiles(replica), expectedLeft(base, kept));
 });
@@ -1220,6 +1232,36 @@ Deno.test("prune v0.5 file replica (LTX fixtures): kept snapshots restore to the
       const config = await fileConfig(tmp, replica);
       await runV05RuleSet(config, fileView(replica), (rel) => `ltx/${rel}`, rules, tmp);
     });
+  }
+});
+
+Deno.test("prune v0.5: a prune cut after each of its deletions leaves the kept point and the latest restorable", async () => {
+  await using tmp = await makeTempDir();
+  const replica = tmp.join("replica");
+  await writeV05Tree(replica);
+  const config = await fileConfig(tmp, replica);
+  const storage = new FileStorage(replica);
+  const plan = planPrune(await listReplica(storage), { last: 1 }, { minAgeMs: 0, now: new Date() });
+  const dry = await runCliJson<PruneDoc>([
+    "prune",
+    config.dbPath,
+    "--config",
+    config.path,
+    "--keep-last",
+    "1",
+    "--min-age",
+    "0s",
+    "--json",
+  ]);
+  assertEquals(plan.deletions.map((d) => d.key), dry.json.delete.keys, "the plan --apply runs");
+  assertEquals(plan.deletions.length, 4);
+  for (let k = 0; k <= plan.deletions.length; k++) {
+    if (k > 0) await storage.delete([plan.deletions[k - 1].key]);
+    await assertV05Restores(config, ["0000000000000004"], tmp);
+    const latest = tmp.join(`latest-${k}.db`);
+    const r = await runCli(["restore", config.dbPath, "--config", config.path, "-o", latest]);
+    assertEquals(r.code, 0, `latest after ${k} deletions: ${r.stderr}`);
+    assertEquals(await sha256(latest), await sha256(`${FIXTURES}states/S4.db`));
   }
 });
 

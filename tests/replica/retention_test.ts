@@ -5,7 +5,8 @@
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import type { ReplicaListing } from "../../src/replica/listing.ts";
-import { applyKeepRules, planPrune } from "../../src/replica/retention.ts";
+import { applyKeepRules, planPrune, v03TreeRemoval } from "../../src/replica/retention.ts";
+import { LitewardenError } from "../../src/errors.ts";
 import type { KeepRules, PrunePlan, RetentionPoint } from "../../src/replica/retention.ts";
 import { buildV03Replica, planV03 } from "../../src/replica/v03.ts";
 import { allLtxFiles, buildV05Replica, planV05 } from "../../src/replica/v05.ts";
@@ -572,4 +573,24 @@ Deno.test("v0.3 and v0.5 side by side: each history keeps its own newest point",
   const plan = planPrune(listingOf(objects), rules, { minAgeMs: 0, now: NOW });
   assertEquals(Object.keys(kept(plan)).sort(), [snap(G2, 3, "").key, ltx(9, 1, 12, 0).key]);
   assertPruneIsSafe(objects, rules, plan);
+});
+
+Deno.test("--v03-tree: nothing to remove, only backup, newer than v0.5, or removable after a v0.5 restore", () => {
+  const kindOf = (objects: ObjectInfo[]) => {
+    try {
+      return v03TreeRemoval(listingOf(objects), "file:///x");
+    } catch (err) {
+      if (!(err instanceof LitewardenError)) throw err;
+      return `${err.kind}: ${err.message}`;
+    }
+  };
+  assertEquals(kindOf(v05Tree().objects), "absent");
+  assert(kindOf(twoGenerations()).startsWith("usage: --v03-tree needs a v0.5"));
+  // twoGenerations ends in February 2025; the v0.5 tree is from January 2025.
+  assert(kindOf([...twoGenerations(), ...v05Tree().objects]).startsWith("refused: the v0.3"));
+  const older = twoGenerations().map((o) => ({
+    ...o,
+    modified: new Date(o.modified.getTime() - 365 * 24 * HOUR),
+  }));
+  assertEquals(kindOf([...older, ...v05Tree().objects]), "prove-v05");
 });
