@@ -54,7 +54,13 @@ interface PruneDoc {
     kept: boolean;
     reasons: string[];
   }[];
-  delete: { objects: number; bytes: number; requests: number; keys: string[] };
+  delete: {
+    objects: number;
+    bytes: number;
+    requests: number;
+    groups: { kind: string; generation?: string; why: string; objects: number; bytes: number }[];
+    keys: string[];
+  };
   protectedYoung: number;
   deleted: number;
 }
@@ -479,6 +485,13 @@ async function runRuleSet(
   assertEquals(dry.json.points.length, base.points.length);
   assert(dry.json.delete.objects > 0);
   assertEquals(dry.json.delete.requests, Math.ceil(dry.json.delete.objects / 100));
+  // The groups, in order, are the keys.
+  let at = 0;
+  for (const g of dry.json.delete.groups) {
+    const keys = dry.json.delete.keys.slice(at, at += g.objects);
+    assert(keys.every((k) => k.startsWith(`generations/${g.generation}/`)), g.why);
+  }
+  assertEquals(at, dry.json.delete.objects);
 
   const applied = await runCliJson<PruneDoc>([...args, "--apply"]);
   assertEquals(applied.code, 0, applied.stderr);
@@ -545,6 +558,15 @@ Deno.test("prune text output: the plan, then what --apply did", async () => {
   assertMatchLine(dry.stdout, /^\s+drop\s+2025-01-06T10:00:00Z\s+v0\.3 \S+ index 0\s*$/);
   assertMatchLine(dry.stdout, /^\s+\d+ objects to delete, .* freed, 1 delete request\(s\)/);
   assertStringIncludes(dry.stdout, "run again with --apply to delete");
+  // --keep-last 2 keeps B5 and B4: generation A goes whole, B loses what is below index 4.
+  assertMatchLine(
+    dry.stdout,
+    /^\s+\d+ objects, .*: v0\.3 generation \S+: no kept point, all of it goes$/,
+  );
+  assertMatchLine(
+    dry.stdout,
+    /^\s+\d+ objects, .*: v0\.3 generation \S+: snapshots no rule keeps, and the WAL below index 4 \(its oldest kept point\)$/,
+  );
   const applied = await runCli(["prune", dbPath, "--config", path, "--keep-last", "2", "--apply"]);
   assertEquals(applied.code, 0, applied.stderr);
   assertMatchLine(applied.stdout, /^\s+deleted \d+ objects$/);
