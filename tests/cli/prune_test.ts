@@ -32,6 +32,7 @@ import { FileStorage } from "../../src/storage/file.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
 import { listReplica } from "../../src/replica/listing.ts";
 import { planPrune } from "../../src/replica/retention.ts";
+import type { KeepRules, PrunePlan } from "../../src/replica/retention.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const FIXTURES = new URL("../fixtures/ltx/", import.meta.url).pathname;
@@ -987,6 +988,21 @@ async function restoreLatest(config: Config, tmp: TempDir): Promise<string> {
   }
 }
 
+/** The plan `prune --apply` would run (checked against the CLI's dry run), for cutting. */
+async function realPlan(
+  config: Config,
+  storage: FileStorage,
+  rules: KeepRules,
+  flags: string[],
+): Promise<PrunePlan> {
+  const plan = planPrune(await listReplica(storage), rules, { minAgeMs: 0, now: new Date() });
+  const args = ["prune", config.dbPath, "--config", config.path, ...flags, "--min-age", "0s"];
+  const dry = await runCliJson<PruneDoc>([...args, "--json"]);
+  assertEquals(dry.code, 0, dry.stderr);
+  assertEquals(plan.deletions.map((d) => d.key), dry.json.delete.keys, "the plan --apply runs");
+  return plan;
+}
+
 Deno.test("a prune cut after each of its deletions leaves every kept point and the latest restorable by both tools", async () => {
   const base = await v03Base();
   await using tmp = await makeTempDir();
@@ -998,20 +1014,7 @@ Deno.test("a prune cut after each of its deletions leaves every kept point and t
   const flags = ["--keep-daily", "2", "--keep-monthly", "3"];
   const kept = ["B5", "B2", "A4", "A3"];
   const storage = new FileStorage(replica);
-  const plan = planPrune(await listReplica(storage), { daily: 2, monthly: 3 }, {
-    minAgeMs: 0,
-    now: new Date(),
-  });
-  const dry = await runCliJson<PruneDoc>([
-    "prune",
-    config.dbPath,
-    "--config",
-    config.path,
-    ...flags,
-    "--json",
-  ]);
-  assertEquals(dry.code, 0, dry.stderr);
-  assertEquals(plan.deletions.map((d) => d.key), dry.json.delete.keys, "the plan --apply runs");
+  const plan = await realPlan(config, storage, { daily: 2, monthly: 3 }, flags);
   const n = plan.deletions.length;
   assert(n > 20, `only ${n} deletions`);
   const latest = await restoreLatest(config, tmp);
@@ -1263,19 +1266,7 @@ Deno.test("prune v0.5: a prune cut after each of its deletions leaves the kept p
   await writeV05Tree(replica);
   const config = await fileConfig(tmp, replica);
   const storage = new FileStorage(replica);
-  const plan = planPrune(await listReplica(storage), { last: 1 }, { minAgeMs: 0, now: new Date() });
-  const dry = await runCliJson<PruneDoc>([
-    "prune",
-    config.dbPath,
-    "--config",
-    config.path,
-    "--keep-last",
-    "1",
-    "--min-age",
-    "0s",
-    "--json",
-  ]);
-  assertEquals(plan.deletions.map((d) => d.key), dry.json.delete.keys, "the plan --apply runs");
+  const plan = await realPlan(config, storage, { last: 1 }, ["--keep-last", "1"]);
   assertEquals(plan.deletions.length, 4);
   for (let k = 0; k <= plan.deletions.length; k++) {
     if (k > 0) await storage.delete([plan.deletions[k - 1].key]);
