@@ -22,6 +22,12 @@ export interface ResumeOptions {
   retryMaxDelayMs: number;
   /** Where the object lives, for the message (`s3://bucket/prefix`; never credentials). */
   location: string;
+  /**
+   * A body that sends nothing this long is dropped and resumed (restarts with every chunk, so a
+   * slow but moving download is fine): far shorter than a socket timeout, so a stalled server
+   * costs seconds per attempt, not minutes.
+   */
+  readIdleTimeoutMs: number;
 }
 
 /**
@@ -65,7 +71,7 @@ export function resumableDownload(
       for (;;) {
         let chunk: ReadableStreamReadResult<Uint8Array>;
         try {
-          chunk = await reader.read();
+          chunk = await readWithin(reader, opts.readIdleTimeoutMs);
         } catch (err) {
           await reopen(err);
           continue;
@@ -85,6 +91,37 @@ export function resumableDownload(
     },
     cancel: (reason) => reader.cancel(reason),
   });
+}
+
+/** Thrown by {@link readWithin} when no chunk arrived in time. */
+export class IdleTimeoutError extends Error {
+  constructor(readonly ms: number) {
+    super(`no data for ${ms / 1000} s (read-idle timeout)`);
+    this.name = "IdleTimeoutError";
+  }
+}
+
+/**
+ * One `reader.read()` that gives up after `ms` without a chunk (the timer restarts with every
+ * read, so a slow but moving body is fine). On timeout the reader is cancelled, which closes the
+ * connection, and an {@link IdleTimeoutError} is thrown for the caller's retry logic.
+ */
+export async function readWithin<T>(
+  reader: ReadableStreamDefaultReader<T>,
+  ms: number,
+): Promise<ReadableStreamReadResult<T>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new IdleTimeoutError(ms)), ms);
+  });
+  try {
+    return await Promise.race([reader.read(), idle]);
+  } catch (err) {
+    if (err instanceof IdleTimeoutError) reader.cancel(err).catch(() => {});
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A stream with no bytes (a zero-length range or object). */

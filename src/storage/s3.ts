@@ -42,6 +42,7 @@ import {
   type StorageFailure,
 } from "../errors.ts";
 import { emptyStream, resumableDownload } from "./resumable.ts";
+import { PagingGuard } from "./paging.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
@@ -58,6 +59,11 @@ export interface S3StorageOptions {
   requestTimeoutMs?: number;
   /** A socket idle this long (also while streaming a body) is dropped (default 120 s). */
   socketTimeoutMs?: number;
+  /**
+   * A GET body that sends nothing for this long is dropped and resumed from where it stopped
+   * (default 20 s; restarts with every chunk, so a slow but moving download is fine).
+   */
+  readIdleTimeoutMs?: number;
   /** ListObjectsV2 page size, 1…1000 (default 1000). */
   pageSize?: number;
   /** Keys per DeleteObjects call, 1…1000 (default 1000). */
@@ -71,6 +77,7 @@ const DEFAULTS: Required<S3StorageOptions> = {
   connectionTimeoutMs: 10_000,
   requestTimeoutMs: 60_000,
   socketTimeoutMs: 120_000,
+  readIdleTimeoutMs: 20_000,
   pageSize: 1000,
   deleteBatchSize: 1000,
 };
@@ -215,6 +222,7 @@ export class S3Storage implements Storage {
   private async *listRaw(fullPrefix: string, strip: number): AsyncGenerator<ObjectInfo> {
     let token: string | undefined;
     let startAfter: string | undefined;
+    const guard = new PagingGuard();
     for (;;) {
       const page: ListObjectsV2CommandOutput = await this.request(
         (c) =>
@@ -230,7 +238,8 @@ export class S3Storage implements Storage {
         { op: "list" },
       );
       let last: string | undefined;
-      for (const obj of page.Contents ?? []) {
+      const contents = page.Contents ?? [];
+      for (const obj of contents) {
         if (obj.Key === undefined) continue;
         last = obj.Key;
         if (!obj.Key.startsWith(fullPrefix)) continue;
@@ -241,6 +250,17 @@ export class S3Storage implements Storage {
         };
       }
       if (!page.IsTruncated) return;
+      const looping = guard.check({
+        keys: contents.length,
+        nextToken: page.NextContinuationToken || undefined,
+        startAfter: last,
+      });
+      if (looping) {
+        throw this.mapped(
+          `S3 listing of ${this.location} at ${this.endpoint} is looping: the server sent ${looping}; stopped listing (check the S3 service or its proxy)`,
+          { op: "list" },
+        );
+      }
       if (page.NextContinuationToken) {
         token = page.NextContinuationToken;
       } else if (last !== undefined) {
