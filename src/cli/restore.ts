@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { describeTarget } from "../config/target.ts";
 import { ExitCode, NoBackupError, noBackupError, usageError } from "../errors.ts";
 import { parentDir, syncDir, tempPathFor } from "../lib/atomic_write.ts";
+import { removeStaleTemps } from "../lib/stale_temps.ts";
 import { formatBytes, formatTime } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { Progress } from "../report/progress.ts";
@@ -253,6 +254,7 @@ export async function runRestore(
   const dir = parentDir(absOut);
   // 0700: the directories hold a copy of the vault; under umask 000 anything wider is world-open.
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  removeStaleTemps(dir);
   const temp = tempPathFor(absOut);
   const uninstall = cleanupOnSignal(() => [temp]);
   const objects = planObjects(best.chosen);

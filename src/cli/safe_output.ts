@@ -1,3 +1,4 @@
+import { ownerTag, removeStaleTemps, tempRoot } from "../lib/stale_temps.ts";
 import { refusedError, usageError } from "../errors.ts";
 
 export const SIDECARS = ["-wal", "-shm", "-journal"] as const;
@@ -96,9 +97,10 @@ export function cleanupOnSignal(tempPaths: () => string[], onInterrupt?: () => v
  */
 export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
   let dir: string | undefined;
+  removeStaleTemps(tempRoot());
   const uninstall = cleanupOnSignal(() => (dir ? [dir] : []));
   try {
-    dir = Deno.makeTempDirSync({ prefix });
+    dir = Deno.makeTempDirSync({ prefix: `${prefix}${ownerTag()}-` });
     return await fn(dir);
   } finally {
     if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -4,6 +4,7 @@
  * failure removes the temp file; readers see the old file or the new one, never half of one.
  */
 import { localFsError } from "../errors.ts";
+import { ownerTag } from "./stale_temps.ts";
 
 /** The directory part of a path ("." for a bare name). */
 export function parentDir(path: string): string {
@@ -15,7 +16,9 @@ export function parentDir(path: string): string {
 export function tempPathFor(path: string): string {
   const slash = path.lastIndexOf("/");
   const base = path.slice(slash + 1);
-  return `${parentDir(path)}/.${base}.litewarden-${crypto.randomUUID().slice(0, 8)}.tmp`;
+  return `${parentDir(path)}/.${base}.litewarden-${ownerTag()}-${
+    crypto.randomUUID().slice(0, 8)
+  }.tmp`;
 }
 
 /** Makes a completed rename durable. */
