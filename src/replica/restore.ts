@@ -16,7 +16,8 @@ import { planV03, V03PlanError } from "./v03.ts";
 import type { V03Plan } from "./v03.ts";
 import { applyV03 } from "./v03_restore.ts";
 import type { ApplyOptions } from "./v03_restore.ts";
-import { formatTxid } from "../formats/ltx_header.ts";
+import { formatTxid, parseLtxFileName } from "../formats/ltx_header.ts";
+import { listForMessage } from "../lib/message_list.ts";
 import { planV05, V05PlanError } from "./v05.ts";
 import type { V05Plan } from "./v05.ts";
 import { applyV05 } from "./v05_restore.ts";
@@ -111,11 +112,39 @@ export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest):
     return { format, plan, point: { format, txid: formatTxid(plan.txid), time: plan.time } };
   } catch (err) {
     if (!(err instanceof V05PlanError)) throw err;
-    const kind = err.reason === "gap" || (err.reason === "no-snapshot" && !req.timestamp)
+    const lost = damagedBelow(listing, req.txid);
+    const kind = err.reason === "gap" || (err.reason === "no-snapshot" && !req.timestamp) ||
+        lost.length > 0
       ? "damaged"
       : "not-found";
-    throw planFailure(listing, kind, err.message, req);
+    const reason = lost.length > 0
+      ? `${err.message}; left out as damaged: ${listForMessage(lost, 3)}`
+      : err.message;
+    throw planFailure(listing, kind, reason, req);
   }
+}
+
+/**
+ * Damaged LTX files (dropped from the model by the listing) that hold TXIDs at or below the
+ * target: when the plan then fails, the point is not outside the window (3), the replica is
+ * damaged (5) — the file that would have reached it is unreadable.
+ */
+function damagedBelow(listing: ReplicaListing, txid: bigint | undefined): string[] {
+  const ranges = listing.damaged.map((d) => ({
+    key: d.key,
+    range: parseLtxFileName(d.key.slice(d.key.lastIndexOf("/") + 1)),
+  }));
+  if (txid !== undefined) {
+    // A TXID beyond everything the replica ever held is outside the window, damage or not.
+    let newest = 0n;
+    for (const f of [...(listing.v05?.levels.values() ?? [])].flat()) {
+      if (f.maxTxid > newest) newest = f.maxTxid;
+    }
+    for (const d of ranges) if (d.range && d.range.maxTxid > newest) newest = d.range.maxTxid;
+    if (txid > newest) return [];
+  }
+  return ranges.filter((d) => d.range && (txid === undefined || d.range.minTxid <= txid))
+    .map((d) => d.key);
 }
 
 /** v0.5 URL-form rule: a timestamp must lie within the replica's LTX time bounds. */
