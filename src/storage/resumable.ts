@@ -25,10 +25,13 @@ export interface ResumeOptions {
   /**
    * A body that sends nothing this long is dropped and resumed (restarts with every chunk, so a
    * slow but moving download is fine): far shorter than a socket timeout, so a stalled server
-   * costs seconds per attempt, not minutes.
+   * costs seconds per attempt, not minutes. Default {@link READ_IDLE_TIMEOUT_MS}.
    */
-  readIdleTimeoutMs: number;
+  readIdleTimeoutMs?: number;
 }
+
+/** Default read-idle timeout of every backend's downloads. */
+export const READ_IDLE_TIMEOUT_MS = 20_000;
 
 /**
  * The body of `first` (the response to a GET of `key`, or of `range` of it), continued with
@@ -71,7 +74,7 @@ export function resumableDownload(
       for (;;) {
         let chunk: ReadableStreamReadResult<Uint8Array>;
         try {
-          chunk = await readWithin(reader, opts.readIdleTimeoutMs);
+          chunk = await readWithin(reader, opts.readIdleTimeoutMs ?? READ_IDLE_TIMEOUT_MS);
         } catch (err) {
           await reopen(err);
           continue;

@@ -41,7 +41,7 @@ import {
   StorageError,
   type StorageFailure,
 } from "../errors.ts";
-import { emptyStream, resumableDownload } from "./resumable.ts";
+import { emptyStream, READ_IDLE_TIMEOUT_MS, resumableDownload } from "./resumable.ts";
 import { PagingGuard } from "./paging.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
 
@@ -77,7 +77,7 @@ const DEFAULTS: Required<S3StorageOptions> = {
   connectionTimeoutMs: 10_000,
   requestTimeoutMs: 60_000,
   socketTimeoutMs: 120_000,
-  readIdleTimeoutMs: 20_000,
+  readIdleTimeoutMs: READ_IDLE_TIMEOUT_MS,
   pageSize: 1000,
   deleteBatchSize: 1000,
 };
