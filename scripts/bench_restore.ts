@@ -16,8 +16,12 @@
  *   --dir PATH      build into PATH and keep it; a later run with the same PATH and size reuses
  *                   the replica (handy while profiling). Default: a temp dir, removed at the end.
  *   --parallelism N passed to both tools (default: their default, 8)
+ *   --age           replicate with age encryption (a key pair made for the run): litewarden
+ *                   restores with --age-identity, litestream from the config (the only form in
+ *                   which it decrypts); compare with a run without it for the cost of decryption
  */
 import { parseArgs } from "node:util";
+import { generateAgeIdentity, recipientOf } from "../src/formats/age.ts";
 import {
   fileReplicaObjects,
   fileReplicaUrl,
@@ -49,8 +53,10 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     dir: { type: "string" },
     parallelism: { type: "string" },
+    age: { type: "boolean", default: false },
   },
 });
+const useAge = values.age;
 const sizeMb = Number(values["size-mb"]);
 const runs = Number(values.runs);
 if (!(sizeMb > 0) || !Number.isInteger(runs) || runs < 1) {
@@ -64,6 +70,10 @@ const parallelismArgs = values.parallelism ? ["-parallelism", values.parallelism
 
 interface Built {
   replica: string;
+  dbPath: string;
+  config: string;
+  /** `--age`: the identity file litewarden restores with. */
+  identityFile?: string;
   dbBytes: number;
   objects: number;
   snapshotBytes: number;
@@ -91,6 +101,8 @@ function fillRows(db: ReturnType<typeof createWalDatabase>, bytes: number, label
 async function build(dir: string): Promise<Built> {
   const dbPath = `${dir}/bench.db`;
   const replica = `${dir}/replica`;
+  const config = `${dir}/litestream.yml`;
+  const identityFile = `${dir}/age-identity.txt`;
   const db = createWalDatabase(dbPath, { pageSize: PAGE_SIZE });
   try {
     const total = sizeMb * 1e6;
@@ -100,10 +112,16 @@ async function build(dir: string): Promise<Built> {
       fillRows(db, Math.min(16 << 20, total / 2 - size()), `snap${n}`);
     }
     checkpoint(db, "TRUNCATE");
-    const config = await writeLitestreamConfig(dir, [{
+    let age: Record<string, unknown> | undefined;
+    if (useAge) {
+      const identity = await generateAgeIdentity();
+      await Deno.writeTextFile(identityFile, `${identity}\n`);
+      age = { age: { identities: [identity], recipients: [await recipientOf(identity, "bench")] } };
+    }
+    await writeLitestreamConfig(dir, [{
       path: dbPath,
       minCheckpointPageCount: MIN_CHECKPOINT_PAGES,
-      replicas: [{ path: replica }],
+      replicas: [{ path: replica, extra: age }],
     }]);
     const rep = await startReplicate(config, { syncTimeoutMs: 120_000 });
     try {
@@ -123,20 +141,23 @@ async function build(dir: string): Promise<Built> {
   const objects = await fileReplicaObjects(replica);
   const built: Built = {
     replica,
+    dbPath,
+    config,
+    ...(useAge && { identityFile }),
     dbBytes: (await Deno.stat(dbPath)).size,
     objects: objects.length,
     snapshotBytes: objects.filter((o) => o.kind === "snapshot").reduce((s, o) => s + o.size, 0),
     walBytes: objects.filter((o) => o.kind === "wal").reduce((s, o) => s + o.size, 0),
     indexes: new Set(objects.filter((o) => o.kind === "wal").map((o) => o.index)).size,
   };
-  await Deno.writeTextFile(`${dir}/built.json`, JSON.stringify({ sizeMb, ...built }));
+  await Deno.writeTextFile(`${dir}/built.json`, JSON.stringify({ sizeMb, useAge, ...built }));
   return built;
 }
 
 async function reuse(dir: string): Promise<Built | undefined> {
   try {
     const saved = JSON.parse(await Deno.readTextFile(`${dir}/built.json`));
-    return saved.sizeMb === sizeMb ? saved as Built : undefined;
+    return saved.sizeMb === sizeMb && saved.useAge === useAge ? saved as Built : undefined;
   } catch {
     return undefined;
   }
@@ -235,7 +256,9 @@ try {
     console.log(`built in ${((performance.now() - buildStarted) / 1000).toFixed(1)} s`);
   }
   console.log(
-    `replica: ${built.objects} objects (${built.indexes} WAL indexes), snapshot ${
+    `replica${
+      built.identityFile ? " (age-encrypted)" : ""
+    }: ${built.objects} objects (${built.indexes} WAL indexes), snapshot ${
       mb(built.snapshotBytes)
     } + WAL ${mb(built.walBytes)} stored; database ${mb(built.dbBytes)}`,
   );
@@ -243,6 +266,9 @@ try {
   const outDir = `${dir}/restores`;
   await Deno.mkdir(outDir, { recursive: true });
   const url = fileReplicaUrl(built.replica);
+  // Litestream decrypts only in config form; litewarden reads the URL with the identity file.
+  const lwSource = built.identityFile ? ["--age-identity", built.identityFile, url] : [url];
+  const lsSource = built.identityFile ? ["-config", built.config, built.dbPath] : [url];
   const statFile = `${dir}/time.txt`;
   const tools = {
     litewarden: (out: string) =>
@@ -256,10 +282,10 @@ try {
         ...parallelismArgs,
         "-o",
         out,
-        url,
+        ...lwSource,
       ], statFile),
     litestream: (out: string) =>
-      timed(litestreamPath(), ["restore", ...parallelismArgs, "-o", out, url], statFile),
+      timed(litestreamPath(), ["restore", ...parallelismArgs, "-o", out, ...lsSource], statFile),
     // verify = restore into a temp dir + integrity_check + foreign_key_check + app detection.
     verify: (_out: string) =>
       timed(Deno.execPath(), [
@@ -269,7 +295,7 @@ try {
         "main.ts",
         "verify",
         ...parallelismArgs,
-        url,
+        ...lwSource,
       ], statFile),
   };
   const samples: Record<keyof typeof tools, Sample[]> = {

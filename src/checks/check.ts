@@ -11,6 +11,8 @@ export interface Check {
   message: string;
   /** A failed check's exit code: its error kind through the one table in errors.ts. */
   exitCode?: ExitCodeValue;
+  /** Every object the finding is about, when the message names only a few (JSON `objects`). */
+  objects?: string[];
 }
 
 export const pass = (id: string, message: string): Check => ({ id, status: "pass", message });

@@ -15,11 +15,12 @@ import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
 import { parseWholeNumber } from "./options.ts";
 import { cleanupOnSignal, withTempDir } from "./safe_output.ts";
-import { resolveCliTarget } from "./target.ts";
+import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
 export interface PruneOptions {
   config?: string;
   replica?: string;
+  ageIdentity?: string[];
   keepLast?: string;
   keepHourly?: string;
   keepDaily?: string;
@@ -43,6 +44,7 @@ export function pruneCommand(output: Output, done: (code: number) => void) {
       "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
     )
     .option("--replica <name>", "only this replica of the database")
+    .addOption(ageIdentityOption())
     .option("--keep-last <n>", "keep the n newest restore points")
     .option("--keep-hourly <n>", "keep the newest point of each of the last n hours that have one")
     .option("--keep-daily <n>", "… of each of the last n days")

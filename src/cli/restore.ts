@@ -20,11 +20,12 @@ import type { Output } from "./context.ts";
 import { ALLOW_FRESH_START_ENV, describeMarker, envFlag, refreshMarker } from "./mark.ts";
 import { cleanupOnSignal, existingOutputs, refuseOverwrite } from "./safe_output.ts";
 import { parseParallelism } from "./options.ts";
-import { resolveCliTarget } from "./target.ts";
+import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
 export interface RestoreOptions {
   config?: string;
   replica?: string;
+  ageIdentity?: string[];
   output?: string;
   timestamp?: string;
   index?: string;
@@ -50,6 +51,7 @@ export function restoreCommand(output: Output, done: (code: number) => void) {
       "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
     )
     .option("--replica <name>", "restore from this replica of the database")
+    .addOption(ageIdentityOption())
     .option("-o, --output <path>", "where to write the database (default: the database path)")
     .option("--timestamp <time>", "restore the state at this RFC 3339 time")
     .option("--index <hex>", "v0.3: restore through the end of this WAL index (hex)")

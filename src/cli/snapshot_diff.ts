@@ -12,7 +12,7 @@ import type { Output } from "./context.ts";
 import { parseRestoreRequest } from "./restore.ts";
 import { withTempDir } from "./safe_output.ts";
 import { parseParallelism, parseWholeNumber } from "./options.ts";
-import { resolveCliTarget } from "./target.ts";
+import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
 /** More keys than anyone reads per table; also keeps SQLite's LIMIT an integer. */
 const MAX_KEYS = 100_000;
@@ -20,6 +20,7 @@ const MAX_KEYS = 100_000;
 export interface DiffOptions {
   config?: string;
   replica?: string;
+  ageIdentity?: string[];
   from: string;
   to: string;
   generation?: string;
@@ -39,6 +40,7 @@ export function snapshotDiffCommand(output: Output, done: (code: number) => void
       "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
     )
     .option("--replica <name>", "only this replica of the database")
+    .addOption(ageIdentityOption())
     .requiredOption(
       "--from <point>",
       "older point: an RFC 3339 time, index:HEX (v0.3), txid:HEX (v0.5) or latest",

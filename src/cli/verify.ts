@@ -5,6 +5,7 @@ import { exitCodeFor, fail, pass, skip, warn, worstExitCode } from "../checks/ch
 import type { Check } from "../checks/check.ts";
 import { chainChecks, listingChecks } from "../checks/chain.ts";
 import { checkDatabaseFile } from "../checks/database.ts";
+import { encryptionChecks } from "../checks/encryption.ts";
 import { freshnessCheck, parseDuration } from "../checks/freshness.ts";
 import { loadLitestreamConfig } from "../config/litestream_yml.ts";
 import { DEFAULT_CONFIG_PATH } from "../config/resolve.ts";
@@ -24,11 +25,12 @@ import type { Output } from "./context.ts";
 import { withTempDir } from "./safe_output.ts";
 import { parseParallelism } from "./options.ts";
 import { parseRestoreRequest } from "./restore.ts";
-import { resolveCliTarget } from "./target.ts";
+import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
 export interface VerifyOptions {
   config?: string;
   replica?: string;
+  ageIdentity?: string[];
   file?: string;
   all?: boolean;
   quick?: boolean;
@@ -55,6 +57,7 @@ export function verifyCommand(output: Output, done: (code: number) => void) {
       "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
     )
     .option("--replica <name>", "only this replica of the database")
+    .addOption(ageIdentityOption())
     .option("--file <path>", "check a local SQLite file in place, strictly read-only (no replica)")
     .option("--all", "verify every database in the config, concurrently")
     .option("--quick", "PRAGMA quick_check instead of the full integrity_check")
@@ -235,6 +238,11 @@ async function verifyReplica(
   checks.push(...listingChecks(listing, summary));
   // Without a backup nothing else can be judged; damaged LTX headers alone still let it go on.
   if (checks.some((c) => c.status === "fail" && c.id === "listing.found")) return finish();
+  try {
+    checks.push(...await encryptionChecks(storage, listing, target.age, settings.parallelism));
+  } catch (err) {
+    checks.push(errorCheck("replica.encryption", err));
+  }
 
   // Layer 2: plan the latest restore; name-level and header-level chain checks.
   let chosen;

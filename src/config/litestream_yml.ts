@@ -9,7 +9,7 @@
  */
 import { LitewardenError, PermissionError, UsageError, usageError } from "../errors.ts";
 import { type Env, expandConfigText, expandPath, stripSqlitePrefix } from "./expand.ts";
-import type { ReplicaTarget, UnusableReplica } from "./target.ts";
+import type { AgeSettings, ReplicaTarget, UnusableReplica } from "./target.ts";
 import {
   buildS3Target,
   buildSftpTarget,
@@ -124,16 +124,6 @@ function get(map: YamlMap, key: string): YamlValue | undefined {
   return Object.hasOwn(map, key) ? map[key] : undefined;
 }
 
-/** A replica with `age.recipients` or `age.identities` (v0.3 encryption). */
-function usesAge(replica: YamlMap): boolean {
-  const age = get(replica, "age");
-  if (!isMap(age)) return false;
-  return ["recipients", "identities"].some((k) => {
-    const v = get(age, k);
-    return Array.isArray(v) ? v.length > 0 : typeof v === "string" && v !== "";
-  });
-}
-
 class ConfigReader {
   constructor(
     private readonly doc: YamlDocument,
@@ -191,6 +181,42 @@ class ConfigReader {
       path: this.str(map, "path", label),
       hostKey: this.str(map, "host-key", label),
     };
+  }
+
+  /**
+   * `age: {identities: [...], recipients: [...]}` (v0.3 encryption, §2.9), kept as texts: the keys
+   * are parsed and checked when the replica is opened, so a bad key in another replica's entry
+   * does not stop this one. Undefined when the replica's `age:` sets nothing.
+   */
+  private ageSettings(map: YamlMap, label: string): AgeSettings | undefined {
+    const age = get(map, "age");
+    if (age === null || age === undefined) return undefined;
+    if (!isMap(age)) throw this.fail(`${label}age must be a mapping`, this.doc.lineOf(map, "age"));
+    const texts = (key: "identities" | "recipients") => {
+      const v = get(age, key);
+      if (v === null || v === undefined) return [];
+      if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
+        throw this.fail(
+          `${label}age.${key} must be a list of text values`,
+          this.doc.lineOf(age, key),
+        );
+      }
+      return (v as string[]).map((text, i) => ({
+        text,
+        source: `age.${key} entry #${i + 1} of ${this.file}${
+          this.doc.lineOf(v, i) ? ` (line ${this.doc.lineOf(v, i)})` : ""
+        }`,
+      }));
+    };
+    const settings = {
+      identities: texts("identities"),
+      recipients: texts("recipients"),
+      unknownKeys: Object.keys(age).filter((k) => k !== "identities" && k !== "recipients"),
+    };
+    // `age: {recipients: []}` configures nothing: Litestream writes plaintext and expects it.
+    const empty = settings.identities.length + settings.recipients.length +
+        settings.unknownKeys.length === 0;
+    return empty ? undefined : settings;
   }
 
   read(): LitestreamConfig {
@@ -319,14 +345,7 @@ class ConfigReader {
         `${unsupportedTypeMessage(type)}; see ${at} (database ${dbPath})`,
       );
     }
-    if (usesAge(map)) {
-      // v0.3 encrypts every object with age (§2.9): reading it as LZ4 would look like damage.
-      return unusable(
-        "unsupported",
-        `replica ${name} is age-encrypted, which litewarden does not support yet; ` +
-          `see ${at} (database ${dbPath})`,
-      );
-    }
+    const age = this.ageSettings(map, label);
     try {
       if (url !== undefined && !isUrl(url)) {
         throw usageError(`replica url needs a scheme (s3://…, file://…) ${where}`);
@@ -340,7 +359,7 @@ class ConfigReader {
         const path = url !== undefined
           ? fileUrlPath(url, this.cwd, this.env)
           : expandPath(raw ?? "", this.cwd, this.env, "replica path");
-        return { type: "file", name, path, dbPath };
+        return { type: "file", name, path, dbPath, ...(age && { age }) };
       }
       if (type === "s3") {
         const target = buildS3Target(
@@ -348,6 +367,7 @@ class ConfigReader {
           this.env,
         );
         target.dbPath = dbPath;
+        if (age) target.age = age;
         return target;
       }
       if (type === "sftp") {
@@ -357,6 +377,7 @@ class ConfigReader {
           this.env,
         );
         target.dbPath = dbPath;
+        if (age) target.age = age;
         return target;
       }
       return unusable(

@@ -6,6 +6,21 @@ interface ReplicaTargetBase {
   name: string;
   /** The database path this replica belongs to (config form); restore's default output. */
   dbPath?: string;
+  /** v0.3 age encryption (`age:` in the config, `--age-identity`); absent = none configured. */
+  age?: AgeSettings;
+}
+
+/**
+ * A replica's age keys, as configured (LITESTREAM-FORMATS §2.9). Each entry is identity-file or
+ * recipients-file text (Litestream parses every entry that way). Identities are never printed.
+ */
+export interface AgeSettings {
+  /** Identity texts (`AGE-SECRET-KEY-1…` lines), each with where it came from (for messages). */
+  identities: { text: string; source: string }[];
+  /** Recipient texts (`age1…` lines) Litestream encrypts for. */
+  recipients: { text: string; source: string }[];
+  /** Keys under `age:` that Litestream ignores, e.g. a misspelt `recipient:` (Litestream #603). */
+  unknownKeys: string[];
 }
 
 export interface FileReplicaTarget extends ReplicaTargetBase {

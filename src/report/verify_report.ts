@@ -27,7 +27,12 @@ export function verifyJson(r: VerifyResult, now: Date) {
     location: r.location,
     format: r.format,
     restorePoint: pointJson(r.restorePoint ?? undefined, now),
-    checks: r.checks.map(({ id, status, message }) => ({ id, status, message })),
+    checks: r.checks.map(({ id, status, message, objects }) => ({
+      id,
+      status,
+      message,
+      ...(objects && { objects }),
+    })),
     app: r.app,
     seconds: Math.round(r.seconds * 1000) / 1000,
   };

@@ -1,16 +1,19 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { ReplicaTarget } from "../config/target.ts";
+import { openKeyring, withAgeDecryption } from "./decrypting.ts";
 import { FileStorage } from "./file.ts";
 import type { Storage } from "./storage.ts";
 
 /**
- * The storage backend for a replica target. The S3 backend (and the AWS SDK behind it) is
- * imported only when an S3 target is opened: loading the SDK costs ~100 ms of start-up that
- * file replicas, `--help` and `verify --file` should not pay. `deno bundle` inlines the import.
- * The SFTP backend (and ssh2) is loaded the same way.
+ * The storage for a replica target: its backend behind the age decryption layer (which passes
+ * plaintext objects through). The S3 backend (and the AWS SDK behind it) is imported only when
+ * an S3 target is opened: loading the SDK costs ~100 ms of start-up that file replicas, `--help`
+ * and `verify --file` should not pay. `deno bundle` inlines the import. The SFTP backend (and
+ * ssh2) is loaded the same way.
  */
 export async function openStorage(target: ReplicaTarget): Promise<Storage> {
-  const storage = await openBackend(target);
+  const keyring = await openKeyring(target.age);
+  const storage = withAgeDecryption(await openBackend(target), keyring);
   storageScope.getStore()?.add(storage);
   return storage;
 }

@@ -602,23 +602,46 @@ Deno.test("replica problems found by the URL parser are located too", () => {
   );
 });
 
-Deno.test("v0.3 age-encrypted replicas are reported as not supported yet", () => {
+Deno.test("v0.3 age settings are read into the replica target, keys kept as texts", () => {
   const cfg = parse(`
 dbs:
   - path: /a.db
     replicas:
       - url: s3://b/a
         age:
-          recipients: [age1qqq]
+          identities: ["AGE-SECRET-KEY-1AAA"]
+          recipients: [age1qqq, age1rrr]
       - {url: "s3://b/plain", name: plain, age: {recipients: []}}
+      - {path: /r, name: typo, age: {identities: ["AGE-SECRET-KEY-1BBB"], recipient: [age1qqq]}}
 `);
-  assertEquals(cfg.dbs[0].replicas.map((r) => r.name), ["plain"]);
-  assertEquals(cfg.dbs[0].unusable, [{
-    kind: "unsupported",
-    name: "s3",
-    type: "s3",
-    dbPath: "/a.db",
-    message:
-      "replica s3 is age-encrypted, which litewarden does not support yet; see /etc/litestream.yml line 5 (database /a.db)",
-  }]);
+  assertEquals(cfg.dbs[0].unusable, []);
+  const [enc, plain, typo] = cfg.dbs[0].replicas;
+  assertEquals(enc.age, {
+    identities: [{
+      text: "AGE-SECRET-KEY-1AAA",
+      source: "age.identities entry #1 of /etc/litestream.yml (line 7)",
+    }],
+    recipients: [
+      { text: "age1qqq", source: "age.recipients entry #1 of /etc/litestream.yml (line 8)" },
+      { text: "age1rrr", source: "age.recipients entry #2 of /etc/litestream.yml (line 8)" },
+    ],
+    unknownKeys: [],
+  });
+  // `recipients: []` configures nothing: Litestream writes and expects plaintext.
+  assertEquals(plain.age, undefined);
+  // A misspelt key is kept, so verify can say why Litestream wrote plaintext (#603).
+  assertEquals(typo.type, "file");
+  assertEquals(typo.age?.unknownKeys, ["recipient"]);
+  assertEquals(typo.age?.recipients, []);
+
+  // A wrong kind of value fails the load without echoing the key.
+  const err = fail(
+    "dbs:\n  - path: /a.db\n    replica: {path: /r, age: {identities: AGE-SECRET-KEY-1CCC}}\n",
+  );
+  assertEquals(err.exitCode, 2);
+  assert(err.message.includes("age.identities must be a list of text values"), err.message);
+  assert(!err.message.includes("AGE-SECRET-KEY-1CCC"), err.message);
+  const notMap = fail("dbs:\n  - path: /a.db\n    replica: {path: /r, age: AGE-SECRET-KEY-1DDD}\n");
+  assert(notMap.message.includes("age must be a mapping"), notMap.message);
+  assert(!notMap.message.includes("AGE-SECRET-KEY-1DDD"), notMap.message);
 });

@@ -768,3 +768,34 @@ export async function replicateRandomBlobs(dir: string, megabytes: number): Prom
   }
   return replica;
 }
+
+/**
+ * Sets the mtime (the object time, §2.5) of every v0.3 object of a file replica to whole seconds,
+ * `stepMs` apart, in the order Litestream wrote them: generations by their first write, then each
+ * generation's snapshot followed by its WAL segments in (index, offset) order. `-timestamp`
+ * targets then hit each object exactly. Returns the objects in that order with their new times.
+ */
+export async function retimeFileReplica(
+  dir: string,
+  base: Date,
+  stepMs = 10_000,
+): Promise<(FileReplicaObject & { time: Date })[]> {
+  const objects = await fileReplicaObjects(dir);
+  const firstWrite = new Map<string, number>();
+  for (const o of objects) {
+    const t = o.mtime.getTime();
+    firstWrite.set(o.generation, Math.min(firstWrite.get(o.generation) ?? t, t));
+  }
+  objects.sort((a, b) =>
+    firstWrite.get(a.generation)! - firstWrite.get(b.generation)! ||
+    (a.kind === b.kind ? 0 : a.kind === "snapshot" ? -1 : 1) ||
+    a.index - b.index || (a.offset ?? 0) - (b.offset ?? 0)
+  );
+  const out: (FileReplicaObject & { time: Date })[] = [];
+  for (const [i, o] of objects.entries()) {
+    const time = new Date(base.getTime() + i * stepMs);
+    await Deno.utime(join(dir, o.key), time, time);
+    out.push({ ...o, time });
+  }
+  return out;
+}
