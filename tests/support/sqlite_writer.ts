@@ -22,6 +22,9 @@
  *   WAL on last close) — beware of it when you only meant to read.
  */
 import { DatabaseSync } from "node:sqlite";
+import { FormatError } from "../../src/formats/format_error.ts";
+import { WAL_HEADER_SIZE, walFrameOffset, WalReader } from "../../src/formats/sqlite_wal.ts";
+import { StreamReader } from "../../src/formats/stream_reader.ts";
 
 /** Checkpoint modes accepted by `PRAGMA wal_checkpoint`. */
 export type CheckpointMode = "PASSIVE" | "FULL" | "RESTART" | "TRUNCATE";
@@ -267,13 +270,10 @@ export interface WalState {
   committedEnd: number;
 }
 
-const WAL_HEADER_SIZE = 32;
-const WAL_FRAME_HEADER_SIZE = 24;
-
 /**
- * Parses the WAL file at `walPath`: header, then frames while their salts match the header and the
- * checksum chain holds; reports the end of the last commit frame. `undefined` when the file is
- * missing, shorter than a header, or its header is invalid.
+ * Parses the WAL file at `walPath` with litewarden's WAL reader: header, then frames while their
+ * salts match the header and the checksum chain holds; reports the end of the last commit frame.
+ * `undefined` when the file is missing, shorter than a header, or its header is invalid.
  */
 export async function readWalState(walPath: string): Promise<WalState | undefined> {
   let buf: Uint8Array;
@@ -283,64 +283,25 @@ export async function readWalState(walPath: string): Promise<WalState | undefine
     if (err instanceof Deno.errors.NotFound) return undefined;
     throw err;
   }
-  return parseWal(buf);
-}
-
-/** {@link readWalState} on bytes already in memory. */
-export function parseWal(buf: Uint8Array): WalState | undefined {
-  if (buf.length < WAL_HEADER_SIZE) return undefined;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const magic = view.getUint32(0);
-  if (magic !== 0x377f0682 && magic !== 0x377f0683) return undefined;
-  const littleEndian = magic === 0x377f0682;
-  const rawPageSize = view.getUint32(8);
-  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
-  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return undefined;
-  const salt1 = view.getUint32(16);
-  const salt2 = view.getUint32(20);
-  let [s0, s1] = walChecksum(view, 0, 24, 0, 0, littleEndian);
-  if (s0 !== view.getUint32(24) || s1 !== view.getUint32(28)) return undefined;
-
-  let committedEnd = WAL_HEADER_SIZE;
-  let committedFrames = 0;
-  let frames = 0;
-  const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
-  for (let off = WAL_HEADER_SIZE; off + frameSize <= buf.length; off += frameSize) {
-    if (view.getUint32(off + 8) !== salt1 || view.getUint32(off + 12) !== salt2) break;
-    [s0, s1] = walChecksum(view, off, 8, s0, s1, littleEndian);
-    [s0, s1] = walChecksum(view, off + WAL_FRAME_HEADER_SIZE, pageSize, s0, s1, littleEndian);
-    if (s0 !== view.getUint32(off + 16) || s1 !== view.getUint32(off + 20)) break;
-    frames++;
-    if (view.getUint32(off + 4) !== 0) {
-      committedEnd = off + frameSize;
-      committedFrames = frames;
-    }
+  let wal: WalReader;
+  try {
+    wal = await WalReader.open(new StreamReader(ReadableStream.from([buf])));
+  } catch (err) {
+    if (err instanceof FormatError) return undefined;
+    throw err;
   }
+  while (await wal.next());
+  const h = wal.header;
   return {
     header: buf.slice(0, WAL_HEADER_SIZE),
-    pageSize,
-    checkpointSeq: view.getUint32(12),
-    salt1,
-    salt2,
+    pageSize: h.pageSize,
+    checkpointSeq: h.checkpointSeq,
+    salt1: h.salt1,
+    salt2: h.salt2,
     fileSize: buf.length,
-    committedFrames,
-    committedEnd,
+    committedFrames: wal.committedFrames,
+    committedEnd: walFrameOffset(wal.committedFrames, h.pageSize),
   };
-}
-
-function walChecksum(
-  view: DataView,
-  offset: number,
-  length: number,
-  s0: number,
-  s1: number,
-  littleEndian: boolean,
-): [number, number] {
-  for (let i = offset; i < offset + length; i += 8) {
-    s0 = (s0 + view.getUint32(i, littleEndian) + s1) >>> 0;
-    s1 = (s1 + view.getUint32(i + 4, littleEndian) + s0) >>> 0;
-  }
-  return [s0, s1];
 }
 
 // ---------------------------------------------------------------------------------------------
