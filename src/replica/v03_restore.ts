@@ -128,9 +128,10 @@ async function applyIndex(
   });
   // What the listing allows this index to hold: no page past what its frames could grow the
   // file to can be part of the result, so such a frame is not written (a checkpoint skips it
-  // too) and a crafted page number cannot make a huge sparse file.
+  // too) and a crafted page number cannot make a huge sparse file. A size of 0 is taken as
+  // "not listed" (a real segment is never empty), which leaves the index unbounded.
   const listedBytes = segments.reduce(
-    (n, s) => n + (s.compressed ? LZ4_MAX_EXPANSION * s.size : s.size),
+    (n, s) => n + (s.size === 0 ? Infinity : s.compressed ? LZ4_MAX_EXPANSION * s.size : s.size),
     0,
   );
   const fileBytes = db.pages * pageSize;

@@ -375,6 +375,7 @@ Deno.test("walMaxDatabasePages: the file, the lock page and every frame the byte
   assertEquals(walMaxDatabasePages(10 * 4096, 4096, WAL_HEADER_SIZE + 3 * frameBytes), 10 + 16 + 3);
   assertEquals(walMaxDatabasePages(10 * 4096, 4096, WAL_HEADER_SIZE + 3 * frameBytes - 1), 28);
   assertEquals(walMaxDatabasePages(0, 65536, 0), 1);
+  assertEquals(walMaxDatabasePages(0, 4096, Infinity), Infinity); // size not listed: no bound
 });
 
 Deno.test("walRestartProblem: the next index's salt-1 is the previous one's + 1", () => {
