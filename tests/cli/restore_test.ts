@@ -437,6 +437,27 @@ Deno.test("restore CLI on a file replica", async (t) => {
   });
 
   await t.step(
+    "a flipped page byte in a well-formed LZ4 segment: exit 5 with the reader's reason",
+    async () => {
+      const r = await replicaCopy();
+      const seg = segmentsOf(0)[1];
+      assert(seg.offset! > 0, "a segment after the first");
+      const path = `${r.dir}/${seg.key}`;
+      const frames = lz4DecodeFrames(await Deno.readFile(path));
+      frames[24 + 1000] ^= 0x20; // inside the page of the segment's first frame
+      await Deno.writeFile(path, storedFrame(frames));
+      await Deno.utime(path, seg.mtime, seg.mtime);
+      const res = await litewarden("restore", r.url, "-o", r.out);
+      expectExit(res, 5, "flipped page byte");
+      assertStringIncludes(res.stderr, seg.key);
+      assertMatch(res.stderr, /frame \d+ \(page \d+\): checksum mismatch: stored 0x[0-9a-f]{8}/);
+      assertStringIncludes(res.stderr, `(WAL offset ${seg.offset})`);
+      assert(!(await exists(r.out)));
+      await assertNoTempFiles(`${r.dir}/..`);
+    },
+  );
+
+  await t.step(
     "a checksum-valid commit frame claiming 4294967295 pages: exit 5, as litestream",
     async () => {
       const r = await replicaCopy();
