@@ -127,7 +127,8 @@ Deno.test("fuzz LZ4: Litestream's frames and the fixtures, whole-buffer and stre
 /** The sample's WAL indexes, each its segments joined: header and frames as SQLite wrote them. */
 function sampleWals(): Uint8Array[] {
   const byIndex = new Map<string, Uint8Array[]>();
-  for (const p of sampleLz4.filter((p) => p.includes("/wal/"))) {
+  // By file name, not by a "/wal/" anywhere in the path (a checkout can live in a dir named wal).
+  for (const p of sampleLz4.filter((p) => p.endsWith(".wal.lz4"))) {
     const index = p.slice(p.lastIndexOf("/") + 1).split("_")[0];
     byIndex.set(index, [...(byIndex.get(index) ?? []), lz4DecodeFrames(Deno.readFileSync(p))]);
   }
