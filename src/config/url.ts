@@ -46,7 +46,10 @@ export function userinfoEnd(rest: string): number {
   const authority = slash >= 0 ? rest.slice(0, slash) : rest;
   const at = authority.lastIndexOf("@");
   if (at >= 0) return at;
-  if (slash < 0 || !authority.includes(":")) return -1;
+  // No `:` (no password), or `HOST:PORT` (an `@` later in the path is path): no userinfo. A
+  // secret that starts with digits and a `/` is then misread as a port, and the redaction of
+  // URL-shaped text (report/redact.ts) still hides it in every output.
+  if (slash < 0 || !authority.includes(":") || /:\d{1,5}$/.test(authority)) return -1;
   const end = rest.indexOf("@", slash);
   if (end < 0) return -1;
   const next = rest.indexOf("/", end);

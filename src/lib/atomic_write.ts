@@ -4,7 +4,7 @@
  * failure removes the temp file; readers see the old file or the new one, never half of one.
  */
 import { localFsError } from "../errors.ts";
-import { ownerTag } from "./stale_temps.ts";
+import { ownerTag, removeStaleTemps } from "./stale_temps.ts";
 
 /** The directory part of a path ("." for a bare name). */
 export function parentDir(path: string): string {
@@ -45,6 +45,8 @@ export async function writeFileAtomic(
   opts: { mode?: number } = {},
 ): Promise<void> {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  // A run killed mid-write (SIGKILL, power loss) left its temp file here; ours replaces it.
+  removeStaleTemps(parentDir(path));
   const tmp = tempPathFor(path);
   let created = false;
   try {

@@ -11,7 +11,8 @@ import { lz4DecodeFrames } from "../../src/formats/lz4.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
 import type { CliResult } from "../support/cli.ts";
-import { mutate, Rng, storedLz4Frame } from "../support/mutate.ts";
+import { storedFrame } from "../formats/ltx_writer.ts";
+import { mutate, Rng } from "../support/mutate.ts";
 import type { Region } from "../support/mutate.ts";
 import { copyTree, makeTempDir } from "../support/tmp.ts";
 
@@ -135,7 +136,7 @@ Deno.test("fuzz restore and verify: a real v0.3 replica, one mutated object per 
     // Half the WAL cases mutate the WAL itself, re-wrapped so the LZ4 checksum still matches.
     if (path.includes("/wal/") && rng.int(2) === 0) {
       const m = mutate(lz4DecodeFrames(bytes), rng, rng.pick(regions));
-      return { bytes: storedLz4Frame(m.bytes), what: `WAL content: ${m.what}` };
+      return { bytes: storedFrame(m.bytes), what: `WAL content: ${m.what}` };
     }
     return mutate(bytes, rng, rng.pick(regions));
   });

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
-import { startS3Server } from "../support/s3_server.ts";
+import { startS3Server, uploadTree } from "../support/s3_server.ts";
 import { haveSshd, startSftpServer } from "../support/sshd_server.ts";
 import { makeTempDir } from "../support/tmp.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
@@ -19,18 +19,6 @@ const LEAKS = [KEY_ID, ...SECRET.split("/"), encodeURIComponent(SECRET)];
 
 function assertNoLeak(text: string, what: string): void {
   for (const piece of LEAKS) assert(!text.includes(piece), `${what} shows ${piece}: ${text}`);
-}
-
-/** Copies the sample replica into an S3 bucket under `prefix`. */
-async function uploadSample(storage: S3Storage): Promise<void> {
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for await (const e of Deno.readDir(dir)) {
-      const key = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory) await walk(`${dir}/${e.name}`, key);
-      else await storage.put(key, await Deno.readFile(`${dir}/${e.name}`));
-    }
-  };
-  await walk(SAMPLE, "");
 }
 
 /** A receiver that records ping bodies (127.0.0.1 only). */
@@ -60,7 +48,7 @@ Deno.test("secrets in URLs never reach a message, a JSON field, the ping body or
       skipVerify: false,
       credentials: server.credentials,
     });
-    await uploadSample(storage);
+    await uploadTree(storage, SAMPLE);
     storage.close();
     const ep = encodeURIComponent(server.endpoint);
     const url = (bucket: string) => `s3://${KEY_ID}:${SECRET}@${bucket}/vw?endpoint=${ep}`;

@@ -1,6 +1,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli, runCliJson } from "../support/cli.ts";
+import { withEnv } from "../support/env.ts";
 import { makeTempDir } from "../support/tmp.ts";
 
 const TREE = new URL("../fixtures/ltx/ltx-v0.5.2-block/nochecksum", import.meta.url).pathname;
@@ -99,9 +100,7 @@ Deno.test("snapshot-diff attaches its own temp copy even when TMPDIR holds ? and
   await Deno.copyFile(`${STATES}S1.db`, dir.join("decoy.db"));
   const tmp = dir.join("decoy.db?x=#y");
   await Deno.mkdir(tmp);
-  const old = Deno.env.get("TMPDIR");
-  Deno.env.set("TMPDIR", tmp);
-  try {
+  await withEnv({ TMPDIR: tmp }, async () => {
     const r = await runCliJson<DiffDoc>([
       "snapshot-diff",
       `file://${TREE}`,
@@ -117,10 +116,7 @@ Deno.test("snapshot-diff attaches its own temp copy even when TMPDIR holds ? and
     assert(t, `table t in ${JSON.stringify(r.json.tables)}`);
     assertEquals([t.rowsAfter, t.added, t.removed], [want.after, want.added, want.removed]);
     assertEquals([...Deno.readDirSync(tmp)], [], "the temp directory was removed");
-  } finally {
-    if (old === undefined) Deno.env.delete("TMPDIR");
-    else Deno.env.set("TMPDIR", old);
-  }
+  });
 });
 
 Deno.test("snapshot-diff: numeric flags are validated (exit 2), never a SQLite type error", async () => {

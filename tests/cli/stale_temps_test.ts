@@ -6,7 +6,8 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
 import { startFaultProxy } from "../support/fault_proxy.ts";
-import { s3TargetFor, startS3Server } from "../support/s3_server.ts";
+import { s3TargetFor, startS3Server, uploadTree } from "../support/s3_server.ts";
+import { withEnv } from "../support/env.ts";
 import { makeTempDir } from "../support/tmp.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
 
@@ -25,26 +26,14 @@ async function deadPid(): Promise<number> {
   return child.pid;
 }
 
-async function uploadSample(storage: S3Storage): Promise<void> {
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for await (const e of Deno.readDir(dir)) {
-      const key = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory) await walk(`${dir}/${e.name}`, key);
-      else await storage.put(key, await Deno.readFile(`${dir}/${e.name}`));
-    }
-  };
-  await walk(SAMPLE, "");
-}
-
 Deno.test("restore after a SIGKILLed restore removes its temp file, never a live run's", async () => {
   await using dir = await makeTempDir();
   const server = await startS3Server();
   const proxy = startFaultProxy(server.endpoint);
-  const old = { id: Deno.env.get("AWS_ACCESS_KEY_ID"), key: Deno.env.get("AWS_SECRET_ACCESS_KEY") };
   try {
     await server.createBucket("stale");
     const direct = new S3Storage(s3TargetFor(server, "stale", "vw"));
-    await uploadSample(direct);
+    await uploadTree(direct, SAMPLE);
     direct.close();
     const url = `s3://stale/vw?endpoint=${encodeURIComponent(proxy.endpoint)}`;
     const out = dir.join("out/db.sqlite3");
@@ -85,9 +74,7 @@ Deno.test("restore after a SIGKILLed restore removes its temp file, never a live
 
     // 3. The next restore cleans up what the killed one left, and only that.
     proxy.reset();
-    Deno.env.set("AWS_ACCESS_KEY_ID", CREDS.AWS_ACCESS_KEY_ID);
-    Deno.env.set("AWS_SECRET_ACCESS_KEY", CREDS.AWS_SECRET_ACCESS_KEY);
-    const r = await runCli(["restore", url, "-o", out]);
+    const r = await withEnv(CREDS, () => runCli(["restore", url, "-o", out]));
     assertEquals(r.code, 0, r.stderr);
     assertEquals(
       temps().sort(),
@@ -95,10 +82,6 @@ Deno.test("restore after a SIGKILLed restore removes its temp file, never a live
     );
     assertEquals(await Deno.readTextFile(live), "live");
   } finally {
-    for (const [k, v] of [["AWS_ACCESS_KEY_ID", old.id], ["AWS_SECRET_ACCESS_KEY", old.key]]) {
-      if (v === undefined) Deno.env.delete(k!);
-      else Deno.env.set(k!, v);
-    }
     await proxy.stop();
     await server.stop();
   }
@@ -118,15 +101,20 @@ Deno.test("verify removes temp directories of dead runs from TMPDIR, never a liv
     await Deno.mkdir(dir.join(n));
     await Deno.writeTextFile(dir.join(`${n}/restored.sqlite3`), "x");
   }
-  const old = Deno.env.get("TMPDIR");
-  Deno.env.set("TMPDIR", dir.path);
-  try {
-    const r = await runCli(["verify", `file://${SAMPLE}`]);
-    assertEquals(r.code, 0, r.stderr);
-  } finally {
-    if (old === undefined) Deno.env.delete("TMPDIR");
-    else Deno.env.set("TMPDIR", old);
-  }
+  const r = await withEnv({ TMPDIR: dir.path }, () => runCli(["verify", `file://${SAMPLE}`]));
+  assertEquals(r.code, 0, r.stderr);
   const left = [...Deno.readDirSync(dir.path)].map((e) => e.name).sort();
   assertEquals(left, [names.live, names.old, names.other].sort());
+});
+
+Deno.test("an atomic write (the metrics file) removes what a killed writer left beside it", async () => {
+  await using dir = await makeTempDir();
+  const dead = dir.join(`.lw.prom.litewarden-${NS}-${await deadPid()}-0a1b2c3d.tmp`);
+  const live = dir.join(`.lw.prom.litewarden-${NS}-${Deno.pid}-0a1b2c3d.tmp`);
+  await Deno.writeTextFile(dead, "half a metrics file");
+  await Deno.writeTextFile(live, "being written");
+  const r = await runCli(["verify", `file://${SAMPLE}`, "--metrics-file", dir.join("lw.prom")]);
+  assertEquals(r.code, 0, r.stderr);
+  const left = [...Deno.readDirSync(dir.path)].map((e) => e.name).sort();
+  assertEquals(left, [live.slice(live.lastIndexOf("/") + 1), "lw.prom"].sort());
 });

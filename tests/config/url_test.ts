@@ -293,9 +293,19 @@ Deno.test("s3 URL: a secret with an unencoded / (AWS style) is userinfo, never b
   assertEquals(t.credentials, { accessKeyId: "AKIAXXXX", secretAccessKey: "Top/Secret+123" });
   assertEquals(s3("s3://K:a/b@c@bkt/p").credentials?.secretAccessKey, "a/b@c");
   assertEquals(s3("s3://bkt.host:9000/p").bucket, "bkt"); // a port is not userinfo
+  assertEquals(s3("s3://bkt.host:9000/p@1").path, "p@1"); // nor a path @ after a port
   assertEquals(s3("s3://bkt/p@2").path, "p@2"); // nor an @ in a plain path
   assertEquals(safeUrl("s3://AKIAXXXX:Top/Secret+123@bkt/p?x=1"), "s3://bkt/p");
   assertEquals(safeUrl("http://K:a/b@h:9/x"), "http://h:9/x");
+  const sftp = parseReplicaUrl("sftp://vw:pa/ss-word@nas:2222/bk@2026", ENV, { cwd: CWD });
+  assert(sftp.type === "sftp");
+  assertEquals([sftp.user, sftp.password, sftp.host, sftp.port, sftp.path], [
+    "vw",
+    "pa/ss-word",
+    "nas",
+    2222,
+    "/bk@2026",
+  ]);
   for (
     const bad of [
       "s3://AKIAXXXX:Top/Secret123@/p",

@@ -5,7 +5,7 @@
  * 0x7fffffff, 0xffffffff in length and count fields), optionally aimed at an object's header or
  * trailer where those fields live.
  */
-import { xxhash32 } from "../../src/formats/xxhash32.ts";
+import { concat } from "../formats/helpers.ts";
 
 /** xorshift32: small, fast, deterministic. */
 export class Rng {
@@ -99,13 +99,13 @@ export function mutate(
     case 5: {
       const n = 1 + rng.int(64);
       const extra = new Uint8Array(n).map(() => rng.int(256));
-      return { bytes: concat(out, extra), what: `${n} bytes appended` };
+      return { bytes: concat([out, extra]), what: `${n} bytes appended` };
     }
     case 6: {
       const at = offsetIn(rng, len, region);
       const n = 1 + rng.int(Math.min(256, len - at));
       return {
-        bytes: concat(out.subarray(0, at), out.subarray(at + n)),
+        bytes: concat([out.subarray(0, at), out.subarray(at + n)]),
         what: `${n} bytes at ${at} lost`,
       };
     }
@@ -114,7 +114,7 @@ export function mutate(
       const n = 1 + rng.int(Math.min(256, len - at));
       const part = out.subarray(at, at + n);
       return {
-        bytes: concat(out.subarray(0, at + n), part, out.subarray(at + n)),
+        bytes: concat([out.subarray(0, at + n), part, out.subarray(at + n)]),
         what: `${n} bytes at ${at} repeated`,
       };
     }
@@ -123,7 +123,7 @@ export function mutate(
       const n = 1 + rng.int(16);
       const extra = new Uint8Array(n).map(() => rng.int(256));
       return {
-        bytes: concat(out.subarray(0, at), extra, out.subarray(at)),
+        bytes: concat([out.subarray(0, at), extra, out.subarray(at)]),
         what: `${n} bytes inserted at ${at}`,
       };
     }
@@ -141,39 +141,4 @@ export function mutateSome(data: Uint8Array, rng: Rng, region: Region = "anywher
     what.push(m.what);
   }
   return { bytes, what: what.join("; ") };
-}
-
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/**
- * An LZ4 frame holding `data` in stored (uncompressed) 4 MiB-max blocks with a content checksum:
- * re-wraps a mutated WAL segment the way Litestream's frames look to the decoder, so the
- * mutation reaches the WAL checks instead of stopping at the LZ4 checksum.
- */
-export function storedLz4Frame(data: Uint8Array): Uint8Array {
-  const BLOCK = 4 << 20;
-  const desc = new Uint8Array([0x64, 0x70]);
-  const head = new Uint8Array(7);
-  new DataView(head.buffer).setUint32(0, 0x184d2204, true);
-  head.set(desc, 4);
-  head[6] = (xxhash32(desc) >>> 8) & 0xff;
-  const parts: Uint8Array[] = [head];
-  for (let at = 0; at < data.length; at += BLOCK) {
-    const block = data.subarray(at, at + BLOCK);
-    const size = new Uint8Array(4);
-    new DataView(size.buffer).setUint32(0, (0x80000000 | block.length) >>> 0, true);
-    parts.push(size, block);
-  }
-  const tail = new Uint8Array(8);
-  new DataView(tail.buffer).setUint32(4, xxhash32(data), true);
-  parts.push(tail);
-  return concat(...parts);
 }

@@ -16,6 +16,7 @@
  */
 import { buildApp } from "fauxqs";
 import type { S3ReplicaTarget } from "../../src/config/target.ts";
+import type { Storage } from "../../src/storage/storage.ts";
 
 export interface TestS3Server {
   /** `http://127.0.0.1:PORT` (no credentials). */
@@ -179,4 +180,21 @@ export function s3TargetFor(
     skipVerify: false,
     credentials: { ...server.credentials },
   };
+}
+
+/** Copies every file under `dir` into `storage` (keys relative to `dir`); returns the keys, sorted. */
+export async function uploadTree(storage: Storage, dir: string): Promise<string[]> {
+  const keys: string[] = [];
+  const walk = async (at: string, rel: string): Promise<void> => {
+    for await (const e of Deno.readDir(at)) {
+      const key = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory) await walk(`${at}/${e.name}`, key);
+      else {
+        await storage.put(key, await Deno.readFile(`${at}/${e.name}`));
+        keys.push(key);
+      }
+    }
+  };
+  await walk(dir, "");
+  return keys.sort();
 }
