@@ -227,14 +227,6 @@ export class InterruptedError extends LitewardenError {
   }
 }
 
-// Shorthands kept from before the typed errors; new code constructs the classes directly.
-export const usageError = (msg: string) => new UsageError(msg);
-export const noBackupError = (msg: string) => new NoBackupError(msg);
-export const storageError = (msg: string, cause?: unknown) =>
-  new StorageError(msg, undefined, { cause });
-export const damagedError = (msg: string, key?: string) => new DamagedError(msg, key);
-export const refusedError = (msg: string) => new RefusedError(msg);
-
 /** Whether an OS error is ENOSPC (no space left) or EFBIG (file size limit). */
 function isNoSpace(err: unknown): "space" | "size" | undefined {
   if (!(err instanceof Error)) return undefined;
@@ -252,14 +244,16 @@ function isNoSpace(err: unknown): "space" | "size" | undefined {
 export function localFsError(
   err: unknown,
   path: string,
-  opts: { doing?: string; needBytes?: number } = {},
+  opts: { doing?: string; needBytes?: number; hint?: string } = {},
 ): unknown {
   if (err instanceof LitewardenError) return err;
   const doing = opts.doing ?? "write";
   if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
     return new PermissionError(
       path,
-      `permission denied: cannot ${doing} ${path}; run as a user that may, or choose another path`,
+      `permission denied: cannot ${doing} ${path}; ${
+        opts.hint ?? "run as a user that may, or choose another path"
+      }`,
       { cause: err },
     );
   }
@@ -271,8 +265,12 @@ export function localFsError(
       ? `: need about ${opts.needBytes.toLocaleString("en-US")} bytes`
       : "";
     const message = full === "space"
-      ? `no space left on ${dir}${need}; free some space or choose another directory`
-      : `file size limit reached writing ${path}${need}; raise the limit (ulimit -f) or choose another directory`;
+      ? `no space left on ${dir}${need}; ${
+        opts.hint ?? "free some space or choose another directory"
+      }`
+      : `file size limit reached writing ${path}${need}; ${
+        opts.hint ?? "raise the limit (ulimit -f) or choose another directory"
+      }`;
     return new DiskFullError(dir, message, { cause: err });
   }
   return err;

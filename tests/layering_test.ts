@@ -101,13 +101,17 @@ Deno.test("packages import each other without cycles", async () => {
   assertEquals(cycles, []);
 });
 
-Deno.test("no module below src/cli names an exit code", async () => {
+Deno.test("no module below src/cli names an exit code or branches on one", async () => {
   const offenders: string[] = [];
   for (const rel of await sourceFiles()) {
     if (rel === "errors.ts" || packageOf(rel) === "cli") continue;
     const text = await Deno.readTextFile(SRC + rel);
     if (/\bExitCode\b/.test(text)) offenders.push(rel);
     if (/new LitewardenError\(\s*\d/.test(text)) offenders.push(`${rel} (bare literal)`);
+    // Control flow asks what happened (instanceof, kind), never which code it would exit with.
+    if (/\b\w*(?:err|error|cause)\w*\??\.exitCode\b/i.test(text)) {
+      offenders.push(`${rel} (.exitCode)`);
+    }
   }
   assertEquals(offenders, []);
 });

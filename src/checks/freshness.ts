@@ -1,4 +1,4 @@
-import { usageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { formatAge, formatTime } from "../lib/format.ts";
 import type { RestorePoint } from "../replica/summary.ts";
 import { fail, pass, skip } from "./check.ts";
@@ -25,7 +25,9 @@ export function parseDuration(text: string, flag: string): number {
   }
   // 100 years bounds every duration flag: beyond it a number is a typo, and timers stay exact.
   if (consumed !== text.length || consumed === 0 || !(total <= MAX_DURATION_MS)) {
-    throw usageError(`invalid ${flag} ${text}: use a duration such as 90s, 15m, 1h, 2h30m or 7d`);
+    throw new UsageError(
+      `invalid ${flag} ${text}: use a duration such as 90s, 15m, 1h, 2h30m or 7d`,
+    );
   }
   return total;
 }

@@ -1,4 +1,5 @@
 import { exitCodeOf, LitewardenError, typedOsError } from "../errors.ts";
+import type { ProgressSink } from "../report/progress.ts";
 import { redact } from "../report/redact.ts";
 
 /** Where a command writes: stdout for results, stderr for diagnostics; both redacted. */
@@ -6,6 +7,8 @@ export interface Output {
   out(text: string): void;
   err(text: string): void;
   isTTY: boolean;
+  /** Progress bars (stderr); without one a command shows none. */
+  progress?: ProgressSink;
 }
 
 const encoder = new TextEncoder();
@@ -15,6 +18,12 @@ export const consoleOutput: Output = {
   err: (t) => writeAll(Deno.stderr, redact(t) + "\n"),
   get isTTY() {
     return Deno.stdout.isTerminal();
+  },
+  progress: {
+    get isTerminal() {
+      return Deno.stderr.isTerminal();
+    },
+    write: (t) => writeAll(Deno.stderr, t),
   },
 };
 

@@ -1,12 +1,12 @@
-import { Command } from "commander";
 import { describeTarget } from "../config/target.ts";
-import { ExitCode, noBackupError } from "../errors.ts";
+import { EXIT_CODE_BY_KIND, ExitCode, NoBackupError } from "../errors.ts";
 import { listJson, listText, newestOf } from "../report/list_report.ts";
 import type { ListedReplica } from "../report/list_report.ts";
 import { listReplica, onlyDamaged } from "../replica/listing.ts";
 import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
+import { replicaCommand } from "./options.ts";
 import { resolveCliTarget } from "./target.ts";
 
 export interface ListOptions {
@@ -16,17 +16,14 @@ export interface ListOptions {
 }
 
 export function listCommand(output: Output, done: (code: number) => void) {
-  return new Command("list")
-    .description(
-      "List what a replica holds (generations or LTX levels) and its restorable window, without downloading payloads.",
-    )
-    .argument("[target]", "database path from the config, or a replica URL (s3://…, file:///…)")
-    .option(
-      "--config <path>",
-      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
-    )
-    .option("--replica <name>", "only this replica of the database")
-    .option("--json", "print one JSON document")
+  return replicaCommand(
+    "list",
+    "List what a replica holds (generations or LTX levels) and its restorable window, without downloading payloads.",
+    {
+      target: "database path from the config, or a replica URL (s3://…, file:///…)",
+      json: "print one JSON document",
+    },
+  )
     .addHelpText(
       "after",
       "\nExamples:\n  litewarden list /data/db.sqlite3 --config /etc/litestream.yml\n  litewarden list s3://bucket/vaultwarden?endpoint=https://ACCOUNT.r2.cloudflarestorage.com --json",
@@ -46,7 +43,7 @@ export async function runList(
     const storage = await openStorage(target);
     const listing = await listReplica(storage);
     if (listing.objectCount === 0) {
-      throw noBackupError(
+      throw new NoBackupError(
         `no backup found: nothing is stored at ${
           describeTarget(target)
         }; check the bucket and path (a wrong prefix is the usual cause)`,
@@ -55,7 +52,7 @@ export async function runList(
     const damaged = onlyDamaged(listing);
     if (damaged) throw damaged;
     if (!listing.v03 && !listing.v05) {
-      throw noBackupError(
+      throw new NoBackupError(
         `no backup found at ${
           describeTarget(target)
         }: ${listing.objectCount} objects are there but none is a Litestream replica file (expected generations/… or LTX levels); check the path`,
@@ -70,5 +67,6 @@ export async function runList(
   }
   if (opts.json) output.out(JSON.stringify(listJson(listed, now, resolved.dbPath), null, 2));
   else output.out(listText(listed, now));
-  return newestOf(listed) ? ExitCode.ok : ExitCode.damaged;
+  // Listed, but no point restores: the chain is broken (what the damage is, the text says).
+  return newestOf(listed) ? ExitCode.ok : EXIT_CODE_BY_KIND.damaged;
 }

@@ -1,9 +1,8 @@
-import { Command, Option } from "commander";
+import { Option } from "commander";
 import { parseDuration } from "../checks/freshness.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError, noBackupError } from "../errors.ts";
-import type { ExitCodeValue } from "../errors.ts";
+import { ExitCode, exitCodeOf, LitewardenError, NoBackupError } from "../errors.ts";
 import { formatTime } from "../lib/format.ts";
 import { listReplica } from "../replica/listing.ts";
 import { readMarker, writeMarker } from "../replica/marker.ts";
@@ -12,6 +11,7 @@ import { chooseRestorePlan } from "../replica/restore.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
+import { replicaCommand } from "./options.ts";
 import { resolveCliTarget } from "./target.ts";
 
 /**
@@ -77,16 +77,11 @@ export async function refreshMarker(
 }
 
 export function markCommand(output: Output, done: (code: number) => void) {
-  return new Command("mark")
-    .description(
-      "Record in the replica that a backup was seen there, once it holds a restorable point; from then on `restore --if-replica-exists` refuses to start on an empty database when the backup is missing.",
-    )
-    .argument("[target]", "database path from the config, or a replica URL")
-    .option(
-      "--config <path>",
-      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
-    )
-    .option("--replica <name>", "only this replica of the database")
+  return replicaCommand(
+    "mark",
+    "Record in the replica that a backup was seen there, once it holds a restorable point; from then on `restore --if-replica-exists` refuses to start on an empty database when the backup is missing.",
+    { json: "print what was marked as JSON" },
+  )
     .option(
       "--wait <duration>",
       "keep looking this long for a restorable point (e.g. 15m) instead of failing at once",
@@ -96,7 +91,6 @@ export function markCommand(output: Output, done: (code: number) => void) {
       "--with-parent",
       "stop waiting once the process that started this one exits (after one last look)",
     )
-    .option("--json", "print what was marked as JSON")
     .addHelpText(
       "after",
       `
@@ -139,7 +133,7 @@ export async function runMark(
         state.storage ??= await openStorage(target);
         const point = await newestPoint(state.storage);
         if (point === undefined) {
-          state.why = noBackupError("no backup there yet");
+          state.why = new NoBackupError("no backup there yet");
           continue;
         }
         const previous = await refreshMarker(state.storage, point, output);
@@ -191,8 +185,9 @@ export async function runMark(
     notMarked.map((n) => `${n.location} (${n.reason})`).join(", ")
   }; marker not written (run \`litewarden mark\` again once Litestream has uploaded a snapshot)`;
   // Storage trouble says more than "nothing there yet".
-  const code: ExitCodeValue = [...pending.values()].map((s) => s.why?.exitCode)
-    .find((c) => c !== undefined && c !== ExitCode.noBackup) ?? ExitCode.noBackup;
+  const failure = [...pending.values()].map((s) => s.why)
+    .find((why) => why !== undefined && !(why instanceof NoBackupError));
+  const code = exitCodeOf(failure ?? new NoBackupError(message));
   if (opts.json) {
     output.out(JSON.stringify(
       { ok: false, exitCode: code, error: message, command: "mark", marked: marks, notMarked },

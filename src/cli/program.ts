@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { ExitCode } from "../errors.ts";
+import { EXIT_CODE_BY_KIND, ExitCode } from "../errors.ts";
 import { normalizeArgv } from "./argv.ts";
 import { consoleOutput, reportError } from "./context.ts";
 import type { Output } from "./context.ts";
@@ -52,7 +52,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return ExitCode.ok; // --help, --version
-      return ExitCode.usage; // commander has printed the one-line reason
+      return EXIT_CODE_BY_KIND.usage; // commander has printed the one-line reason
     }
     return reportError(err, output, argv.includes("--json"));
   }

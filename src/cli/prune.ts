@@ -1,8 +1,9 @@
-import { Command, Option } from "commander";
+import { Option } from "commander";
 import { parseDuration } from "../checks/freshness.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError, noBackupError, usageError } from "../errors.ts";
+import { ExitCode, LitewardenError, NoBackupError, UsageError } from "../errors.ts";
+import { Progress, restoreProgress } from "../report/progress.ts";
 import { pruneReport, pruneText } from "../report/prune_report.ts";
 import { listReplica, onlyDamaged } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
@@ -13,7 +14,7 @@ import { executePrunePlan, probeDeletePermission, reconcile } from "../replica/r
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
-import { parseWholeNumber } from "./options.ts";
+import { parseWholeNumber, replicaCommand } from "./options.ts";
 import { cleanupOnSignal, withTempDir } from "./safe_output.ts";
 import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
@@ -34,16 +35,11 @@ export interface PruneOptions {
 }
 
 export function pruneCommand(output: Output, done: (code: number) => void) {
-  return new Command("prune")
-    .description(
-      "Retention with keep rules (like restic forget): a dry run unless --apply; never deletes what a kept restore point needs.",
-    )
-    .argument("[target]", "database path from the config, or a replica URL")
-    .option(
-      "--config <path>",
-      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
-    )
-    .option("--replica <name>", "only this replica of the database")
+  return replicaCommand(
+    "prune",
+    "Retention with keep rules (like restic forget): a dry run unless --apply; never deletes what a kept restore point needs.",
+    { json: "print the plan (and what was deleted) as JSON" },
+  )
     .addOption(ageIdentityOption())
     .option("--keep-last <n>", "keep the n newest restore points")
     .option("--keep-hourly <n>", "keep the newest point of each of the last n hours that have one")
@@ -62,7 +58,6 @@ export function pruneCommand(output: Output, done: (code: number) => void) {
       "remove the old v0.3 generations/ tree once the v0.5 history under the same prefix restores",
     )
     .option("--apply", "delete (without it, only print the plan)")
-    .option("--json", "print the plan (and what was deleted) as JSON")
     .addHelpText(
       "after",
       `
@@ -106,7 +101,7 @@ function parseRequest(opts: PruneOptions): PruneRequest {
   };
   const hasRule = Object.values(rules).some((v) => v !== undefined);
   if (!hasRule && !opts.v03Tree) {
-    throw usageError(`give at least one keep rule (${RULE_FLAGS}) or --v03-tree`);
+    throw new UsageError(`give at least one keep rule (${RULE_FLAGS}) or --v03-tree`);
   }
   return {
     rules,
@@ -119,7 +114,7 @@ function parseRequest(opts: PruneOptions): PruneRequest {
 }
 
 function zeroRule(flag: string, value: string) {
-  return usageError(
+  return new UsageError(
     `invalid ${flag} ${value}: a rule of 0 keeps nothing and would delete the history it names; give at least 1, or leave ${flag} out`,
   );
 }
@@ -155,7 +150,7 @@ async function pruneReplica(
   const storage = await openStorage(target);
   const location = describeTarget(target);
   const listing = await listBackup(storage, location);
-  const notes = opts.v03Tree ? await v03TreeNotes(storage, listing, location) : [];
+  const notes = opts.v03Tree ? await v03TreeNotes(storage, listing, location, output) : [];
   let plan = planPrune(listing, request.rules, request);
   let deleted = 0;
   if (opts.apply && plan.deletions.length > 0) {
@@ -175,7 +170,7 @@ async function listBackup(storage: Storage, location: string): Promise<ReplicaLi
   const damaged = onlyDamaged(listing);
   if (damaged) throw damaged;
   if (!listing.v03 && !listing.v05) {
-    throw noBackupError(
+    throw new NoBackupError(
       `no backup found at ${location}; nothing to prune (check the bucket and path)`,
     );
   }
@@ -194,9 +189,21 @@ async function deleteReportingInterrupts(
       `litewarden: interrupted after deleting ${deleted} of ${plan.deletions.length} objects; every kept point is still restorable; run prune again to finish`,
     );
   });
+  const progress = new Progress(
+    output.progress,
+    "deleting",
+    plan.deletions.length,
+    plan.bytesFreed,
+  );
   try {
-    return await executePrunePlan(storage, plan, (n) => deleted = n);
+    return await executePrunePlan(storage, plan, (n) => {
+      for (; deleted < n; deleted++) {
+        progress.addObject();
+        progress.addBytes(plan.deletions[deleted].size);
+      }
+    });
   } finally {
+    progress.done();
     uninstall();
   }
 }
@@ -206,6 +213,7 @@ async function v03TreeNotes(
   storage: Storage,
   listing: ReplicaListing,
   location: string,
+  output: Output,
 ): Promise<string[]> {
   if (v03TreeRemoval(listing, location) === "absent") {
     return ["no v0.3 generations/ tree here; --v03-tree has nothing to remove"];
@@ -213,7 +221,12 @@ async function v03TreeNotes(
   const chosen = chooseRestorePlan({ ...listing, v03: undefined }, {});
   await withTempDir("litewarden-prune-", async (dir) => {
     try {
-      await restoreToTemp(storage, chosen, `${dir}/v05.sqlite3`, { parallelism: 8 });
+      const progress = restoreProgress(output.progress, "checking the v0.5 history", chosen);
+      await restoreToTemp(storage, chosen, `${dir}/v05.sqlite3`, {
+        parallelism: 8,
+        onDownload: progress.addBytes,
+        onObject: progress.addObject,
+      }).finally(() => progress.done());
     } catch (err) {
       if (!(err instanceof LitewardenError)) throw err;
       throw new LitewardenError(

@@ -1,7 +1,7 @@
 import { formatIndex } from "../formats/v03_layout.ts";
-import { Command, Option } from "commander";
+import { Option } from "commander";
 import { describeTarget } from "../config/target.ts";
-import { ExitCode, NoBackupError, noBackupError, usageError } from "../errors.ts";
+import { ExitCode, NoBackupError, UsageError } from "../errors.ts";
 import { parentDir, syncDir, tempPathFor } from "../lib/atomic_write.ts";
 import { removeStaleTemps } from "../lib/stale_temps.ts";
 import { formatBytes, formatTime } from "../lib/format.ts";
@@ -11,7 +11,7 @@ import { listReplica } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { readMarker } from "../replica/marker.ts";
 import type { ReplicaMarker } from "../replica/marker.ts";
-import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
+import { chooseRestorePlan, planObjects, restoreToTemp } from "../replica/restore.ts";
 import type { ChosenPlan, RestoreRequest } from "../replica/restore.ts";
 import type { RestorePoint } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
@@ -19,7 +19,7 @@ import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
 import { ALLOW_FRESH_START_ENV, describeMarker, envFlag, refreshMarker } from "./mark.ts";
 import { cleanupOnSignal, existingOutputs, refuseOverwrite } from "./safe_output.ts";
-import { parseParallelism } from "./options.ts";
+import { parseParallelism, replicaCommand } from "./options.ts";
 import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
 export interface RestoreOptions {
@@ -41,16 +41,15 @@ export interface RestoreOptions {
 }
 
 export function restoreCommand(output: Output, done: (code: number) => void) {
-  return new Command("restore")
-    .description(
-      "Rebuild the database from a replica (latest or point in time), without Litestream; byte-identical to `litestream restore`.",
-    )
-    .argument("[target]", "database path from the config, or a replica URL (then -o is required)")
-    .option(
-      "--config <path>",
-      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
-    )
-    .option("--replica <name>", "restore from this replica of the database")
+  return replicaCommand(
+    "restore",
+    "Rebuild the database from a replica (latest or point in time), without Litestream; byte-identical to `litestream restore`.",
+    {
+      target: "database path from the config, or a replica URL (then -o is required)",
+      replica: "restore from this replica of the database",
+      json: "print a JSON summary",
+    },
+  )
     .addOption(ageIdentityOption())
     .option("-o, --output <path>", "where to write the database (default: the database path)")
     .option("--timestamp <time>", "restore the state at this RFC 3339 time")
@@ -69,7 +68,6 @@ export function restoreCommand(output: Output, done: (code: number) => void) {
     .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
     .option("--force", "replace an existing output and its -wal/-shm files")
     .option("--dry-run", "print the restore point and the objects it needs; download nothing")
-    .option("--json", "print a JSON summary")
     .addHelpText(
       "after",
       `
@@ -90,10 +88,12 @@ Examples:
 
 export function parseRestoreRequest(opts: RestoreOptions): RestoreRequest {
   const given = [opts.timestamp, opts.index, opts.txid].filter((x) => x !== undefined).length;
-  if (given > 1) throw usageError("use only one of --timestamp, --index and --txid");
+  if (given > 1) throw new UsageError("use only one of --timestamp, --index and --txid");
   const req: RestoreRequest = { generation: opts.generation };
   if (opts.generation !== undefined && !/^[0-9a-f]{16}$/.test(opts.generation)) {
-    throw usageError(`invalid --generation ${opts.generation}: expected 16 lowercase hex digits`);
+    throw new UsageError(
+      `invalid --generation ${opts.generation}: expected 16 lowercase hex digits`,
+    );
   }
   if (opts.timestamp !== undefined) {
     const t = new Date(opts.timestamp);
@@ -101,7 +101,7 @@ export function parseRestoreRequest(opts: RestoreOptions): RestoreRequest {
       !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(opts.timestamp) ||
       Number.isNaN(t.getTime())
     ) {
-      throw usageError(
+      throw new UsageError(
         `invalid --timestamp ${opts.timestamp}: use RFC 3339, e.g. 2026-11-20T09:00:00Z`,
       );
     }
@@ -109,13 +109,15 @@ export function parseRestoreRequest(opts: RestoreOptions): RestoreRequest {
   }
   if (opts.index !== undefined) {
     if (!/^[0-9a-fA-F]{1,8}$/.test(opts.index) || Number.parseInt(opts.index, 16) > 0x7fffffff) {
-      throw usageError(`invalid --index ${opts.index}: expected a hexadecimal WAL index, e.g. 1f`);
+      throw new UsageError(
+        `invalid --index ${opts.index}: expected a hexadecimal WAL index, e.g. 1f`,
+      );
     }
     req.index = Number.parseInt(opts.index, 16);
   }
   if (opts.txid !== undefined) {
     if (!/^[0-9a-fA-F]{16}$/.test(opts.txid)) {
-      throw usageError(`invalid --txid ${opts.txid}: expected exactly 16 hex digits`);
+      throw new UsageError(`invalid --txid ${opts.txid}: expected exactly 16 hex digits`);
     }
     req.txid = BigInt(`0x${opts.txid}`);
   }
@@ -133,7 +135,7 @@ export async function runRestore(
   const resolved = await resolveCliTarget(arg, opts);
   const outPath = opts.output ?? resolved.dbPath;
   if (!outPath) {
-    throw usageError("an output path is required with a replica URL: pass -o PATH");
+    throw new UsageError("an output path is required with a replica URL: pass -o PATH");
   }
   const absOut = outPath.startsWith("/") ? outPath : `${Deno.cwd()}/${outPath}`;
 
@@ -179,7 +181,7 @@ export async function runRestore(
       : seen.map((s) => `${s.location}: ${describeMarker(s.marker)}`).join("; ");
     const allowFresh = opts.allowFreshStart === true || envFlag(ALLOW_FRESH_START_ENV);
     if (seen.length > 0 && !(opts.ifReplicaExists && allowFresh)) {
-      throw noBackupError(
+      throw new NoBackupError(
         `no backup found at ${where}, but one was seen there before (${seenText}): the backup is lost or the bucket or prefix is wrong; ${
           opts.ifReplicaExists
             ? `refusing to start on an empty database (to start empty anyway pass --allow-fresh-start or set ${ALLOW_FRESH_START_ENV}=1)`
@@ -261,7 +263,7 @@ export async function runRestore(
   const uninstall = cleanupOnSignal(() => [temp]);
   const objects = planObjects(best.chosen);
   const totalBytes = objects.reduce((n, o) => n + o.size, 0);
-  const progress = new Progress("restoring", objects.length, totalBytes);
+  const progress = new Progress(output.progress, "restoring", objects.length, totalBytes);
   try {
     const result = await restoreToTemp(best.storage, best.chosen, temp, {
       parallelism,
@@ -322,16 +324,6 @@ export async function runRestore(
   } finally {
     uninstall();
   }
-}
-
-/** The objects a restore downloads, in apply order. */
-function planObjects(chosen: ChosenPlan): { key: string; size: number }[] {
-  if (chosen.format === "v0.5") return chosen.plan.files.map((f) => ({ key: f.key, size: f.size }));
-  const p = chosen.plan;
-  return [
-    { key: p.snapshot.key, size: p.snapshot.size },
-    ...p.indices.flatMap((g) => g.segments.map((s) => ({ key: s.key, size: s.size }))),
-  ];
 }
 
 function describeRestorePoint(p: RestorePoint): string {

@@ -1,5 +1,5 @@
 import { ownerTag, removeStaleTemps, tempRoot } from "../lib/stale_temps.ts";
-import { refusedError, usageError } from "../errors.ts";
+import { localFsError, RefusedError, UsageError } from "../errors.ts";
 
 export const SIDECARS = ["-wal", "-shm", "-journal"] as const;
 
@@ -10,7 +10,7 @@ export async function existingOutputs(path: string): Promise<string[]> {
     const st = await Deno.lstat(p).catch(() => undefined);
     if (!st) continue;
     if (p === path && st.isDirectory) {
-      throw usageError(`output path ${path} is a directory; give the database file's path`);
+      throw new UsageError(`output path ${path} is a directory; give the database file's path`);
     }
     found.push(p);
   }
@@ -22,7 +22,7 @@ export function refuseOverwrite(paths: string[], path: string): never {
   const what = paths.includes(path)
     ? `${path} already exists`
     : `stale ${paths.map((p) => p.slice(path.length)).join(", ")} file(s) exist beside ${path}`;
-  throw refusedError(
+  throw new RefusedError(
     `${what}; refusing to overwrite: restore elsewhere with -o, or pass --force to replace it`,
   );
 }
@@ -100,7 +100,15 @@ export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promis
   removeStaleTemps(tempRoot());
   const uninstall = cleanupOnSignal(() => (dir ? [dir] : []));
   try {
-    dir = Deno.makeTempDirSync({ prefix: `${prefix}${ownerTag()}-` });
+    try {
+      dir = Deno.makeTempDirSync({ prefix: `${prefix}${ownerTag()}-` });
+    } catch (err) {
+      // Deno names no path here; the temp directory is TMPDIR's (or /tmp).
+      throw localFsError(err, `${tempRoot()}/${prefix}*`, {
+        doing: "create the temp directory",
+        hint: "set TMPDIR to a writable directory with room for the database",
+      });
+    }
     return await fn(dir);
   } finally {
     if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -1,5 +1,4 @@
-import { Command } from "commander";
-import { ExitCode, usageError } from "../errors.ts";
+import { ExitCode, UsageError } from "../errors.ts";
 import { formatTime, table } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { diffDatabases } from "../replica/diff.ts";
@@ -11,7 +10,7 @@ import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
 import { parseRestoreRequest } from "./restore.ts";
 import { withTempDir } from "./safe_output.ts";
-import { parseParallelism, parseWholeNumber } from "./options.ts";
+import { parseParallelism, parseWholeNumber, replicaCommand } from "./options.ts";
 import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
 /** More keys than anyone reads per table; also keeps SQLite's LIMIT an integer. */
@@ -30,16 +29,11 @@ export interface DiffOptions {
 }
 
 export function snapshotDiffCommand(output: Output, done: (code: number) => void) {
-  return new Command("snapshot-diff")
-    .description(
-      "What changed between two restore points (schema and rows, by primary key): pick a restore point after an incident.",
-    )
-    .argument("[target]", "database path from the config, or a replica URL")
-    .option(
-      "--config <path>",
-      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
-    )
-    .option("--replica <name>", "only this replica of the database")
+  return replicaCommand(
+    "snapshot-diff",
+    "What changed between two restore points (schema and rows, by primary key): pick a restore point after an incident.",
+    { json: "print JSON" },
+  )
     .addOption(ageIdentityOption())
     .requiredOption(
       "--from <point>",
@@ -49,7 +43,6 @@ export function snapshotDiffCommand(output: Output, done: (code: number) => void
     .option("--generation <id>", "v0.3: points of this generation")
     .option("--keys <n>", "list up to n changed primary keys per table (ids only)", "10")
     .option("--parallelism <n>", "parallel downloads", "8")
-    .option("--json", "print JSON")
     .addHelpText(
       "after",
       `
@@ -76,7 +69,7 @@ function parsePoint(spec: string, generation: string | undefined, flag: string):
   if (/^\d{4}-/.test(spec)) {
     return parseRestoreRequest({ timestamp: spec, generation, parallelism: "8" });
   }
-  throw usageError(
+  throw new UsageError(
     `invalid ${flag} ${spec}: use an RFC 3339 time, index:HEX, txid:HEX or latest`,
   );
 }

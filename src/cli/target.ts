@@ -3,7 +3,7 @@ import { resolveTarget, selectReplicas } from "../config/resolve.ts";
 import type { ResolvedTarget } from "../config/resolve.ts";
 import { describeTarget } from "../config/target.ts";
 import type { AgeSettings, ReplicaTarget } from "../config/target.ts";
-import { UsageError, usageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { registerSecret } from "../report/redact.ts";
 
 /** An age identity file for every replica of the target (the URL form has no `age:`). */
@@ -55,7 +55,7 @@ export async function resolveCliTarget(
   const replicas = selectReplicas(resolved, opts.replica);
   if (replicas.length === 0) {
     const why = resolved.unusable?.[0]?.message;
-    throw usageError(
+    throw new UsageError(
       why ??
         `database ${resolved.dbPath ?? arg ?? ""} has no replica configured; add one to the config`,
     );

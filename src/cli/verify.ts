@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Option } from "commander";
 import { checkApplication } from "../apps/check_application.ts";
 import type { AppMode } from "../apps/check_application.ts";
 import { exitCodeFor, fail, pass, skip, warn, worstExitCode } from "../checks/check.ts";
@@ -11,9 +11,11 @@ import { loadLitestreamConfig } from "../config/litestream_yml.ts";
 import { DEFAULT_CONFIG_PATH } from "../config/resolve.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import { LitewardenError, usageError } from "../errors.ts";
+import { LitewardenError, UsageError } from "../errors.ts";
 import { formatBytes } from "../lib/format.ts";
 import { checkPingUrl, sendPing, writeMetrics } from "../report/notify.ts";
+import { restoreProgress } from "../report/progress.ts";
+import type { ProgressSink } from "../report/progress.ts";
 import { verifyJson, verifyText } from "../report/verify_report.ts";
 import type { VerifyResult } from "../report/verify_report.ts";
 import { listReplica } from "../replica/listing.ts";
@@ -23,7 +25,7 @@ import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
 import { withTempDir } from "./safe_output.ts";
-import { parseParallelism } from "./options.ts";
+import { parseParallelism, replicaCommand } from "./options.ts";
 import { parseRestoreRequest } from "./restore.ts";
 import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
@@ -47,16 +49,11 @@ export interface VerifyOptions {
 }
 
 export function verifyCommand(output: Output, done: (code: number) => void) {
-  return new Command("verify")
-    .description(
-      "Prove a replica is complete, uncorrupted, restorable and fresh, and restores to a healthy database (Vaultwarden-aware).",
-    )
-    .argument("[target]", "database path from the config, or a replica URL")
-    .option(
-      "--config <path>",
-      "litestream.yml (default: $LITESTREAM_CONFIG or /etc/litestream.yml)",
-    )
-    .option("--replica <name>", "only this replica of the database")
+  return replicaCommand(
+    "verify",
+    "Prove a replica is complete, uncorrupted, restorable and fresh, and restores to a healthy database (Vaultwarden-aware).",
+    { json: "print the report as JSON" },
+  )
     .addOption(ageIdentityOption())
     .option("--file <path>", "check a local SQLite file in place, strictly read-only (no replica)")
     .option("--all", "verify every database in the config, concurrently")
@@ -76,7 +73,6 @@ export function verifyCommand(output: Output, done: (code: number) => void) {
     .option("--ping-url <url>", "send the verdict to a healthchecks-style URL (/fail on failure)")
     .option("--metrics-file <path>", "write Prometheus text-format gauges (atomically)")
     .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
-    .option("--json", "print the report as JSON")
     .addHelpText(
       "after",
       `
@@ -106,21 +102,23 @@ export async function runVerify(
   let results: VerifyResult[];
   if (opts.file !== undefined) {
     if (arg !== undefined || opts.all) {
-      throw usageError("--file checks one local file: give no TARGET and no --all");
+      throw new UsageError("--file checks one local file: give no TARGET and no --all");
     }
     if (point.timestamp || point.index !== undefined || point.txid !== undefined) {
-      throw usageError("--timestamp, --index and --txid choose a replica point; --file has none");
+      throw new UsageError(
+        "--timestamp, --index and --txid choose a replica point; --file has none",
+      );
     }
     results = [await verifyFile(opts.file, { quick: !!opts.quick, app })];
   } else if (opts.all) {
     if (arg !== undefined) {
-      throw usageError("--all verifies every database in the config: give no TARGET");
+      throw new UsageError("--all verifies every database in the config: give no TARGET");
     }
     const env = Deno.env.toObject();
     const configPath = opts.config ?? env.LITESTREAM_CONFIG ?? DEFAULT_CONFIG_PATH;
     const config = await loadLitestreamConfig(configPath, env, { cwd: Deno.cwd() });
     const dbs = config.dbs.map((d) => d.path);
-    if (dbs.length === 0) throw usageError(`${configPath} lists no databases`);
+    if (dbs.length === 0) throw new UsageError(`${configPath} lists no databases`);
     results = await Promise.all(
       dbs.map((db) =>
         verifyTarget(db, { ...opts, config: configPath }, { maxAgeMs, parallelism, app, point })
@@ -130,7 +128,8 @@ export async function runVerify(
       ),
     );
   } else {
-    results = [await verifyTarget(arg, opts, { maxAgeMs, parallelism, app, point })];
+    const progress = output.progress;
+    results = [await verifyTarget(arg, opts, { maxAgeMs, parallelism, app, point, progress })];
   }
 
   const now = new Date();
@@ -169,6 +168,8 @@ interface VerifySettings {
   app: AppMode;
   /** The restore point to verify; empty = latest. */
   point: RestoreRequest;
+  /** Where the restore's progress bar goes (none for `--all`: concurrent bars would mix). */
+  progress?: ProgressSink;
 }
 
 /** Layers 1–6 for one database (all its replicas; the newest one is restored and checked). */
@@ -262,9 +263,12 @@ async function verifyReplica(
     const t0 = performance.now();
     let restored;
     try {
+      const progress = restoreProgress(settings.progress, "verifying", chosen);
       restored = await restoreToTemp(storage, chosen, dbPath, {
         parallelism: settings.parallelism,
-      });
+        onDownload: progress.addBytes,
+        onObject: progress.addObject,
+      }).finally(() => progress.done());
     } catch (err) {
       checks.push(errorCheck("restore.apply", err));
       return;

@@ -3,7 +3,7 @@
  * Go's `os.Expand` over the raw config text, and `expand()` for database and file-replica paths.
  * Pure: the environment, working directory and home directory are passed in.
  */
-import { usageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 
 export type Env = Record<string, string | undefined>;
 
@@ -95,7 +95,7 @@ export function cleanPath(p: string): string {
 export function expandPath(p: string, cwd: string, env: Env, what = "path"): string {
   if (p === "~" || p.startsWith("~/")) {
     const home = env.HOME;
-    if (!home) throw usageError(`cannot expand ${what} ${p}: HOME is not set`);
+    if (!home) throw new UsageError(`cannot expand ${what} ${p}: HOME is not set`);
     return cleanPath(home + "/" + p.slice(1));
   }
   if (p.startsWith("/")) return cleanPath(p);

@@ -7,7 +7,7 @@
  * settings Litestream would reject) does not: it is kept as an `UnusableReplica` and reported only
  * when that replica or its database is asked for, so the other databases stay usable.
  */
-import { LitewardenError, PermissionError, UsageError, usageError } from "../errors.ts";
+import { LitewardenError, PermissionError, UsageError } from "../errors.ts";
 import { type Env, expandConfigText, expandPath, stripSqlitePrefix } from "./expand.ts";
 import type { AgeSettings, ReplicaTarget, UnusableReplica } from "./target.ts";
 import {
@@ -77,7 +77,7 @@ export async function readConfigText(abs: string): Promise<string> {
     bytes = await Deno.readFile(abs);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
-      throw usageError(`config file ${abs} not found; pass --config PATH or a replica URL`);
+      throw new UsageError(`config file ${abs} not found; pass --config PATH or a replica URL`);
     }
     if (err instanceof Deno.errors.PermissionDenied) {
       throw new PermissionError(abs, `cannot read config file ${abs}: permission denied`, {
@@ -94,7 +94,7 @@ export async function readConfigText(abs: string): Promise<string> {
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    throw usageError(`config file ${abs} is not UTF-8 text`);
+    throw new UsageError(`config file ${abs} is not UTF-8 text`);
   }
 }
 
@@ -133,7 +133,7 @@ class ConfigReader {
   ) {}
 
   private fail(what: string, line: number | undefined): LitewardenError {
-    return usageError(`invalid config ${this.file}: ${what}${line ? ` (line ${line})` : ""}`);
+    return new UsageError(`invalid config ${this.file}: ${what}${line ? ` (line ${line})` : ""}`);
   }
 
   /** A text value (Go string field): null/absent → undefined; a list or mapping → error. */
@@ -222,7 +222,7 @@ class ConfigReader {
   read(): LitestreamConfig {
     const root = this.doc.value;
     if (root === null) {
-      throw usageError(`config file ${this.file} is empty; it needs a dbs: list`);
+      throw new UsageError(`config file ${this.file} is empty; it needs a dbs: list`);
     }
     if (!isMap(root)) {
       throw this.fail("the top level must be a mapping with a dbs: list", 1);
@@ -230,7 +230,7 @@ class ConfigReader {
     const defaults = this.s3Settings(root, "", true);
     const dbsValue = get(root, "dbs");
     if (dbsValue === null || dbsValue === undefined) {
-      throw usageError(`config file ${this.file} has no dbs: list; it configures no database`);
+      throw new UsageError(`config file ${this.file} has no dbs: list; it configures no database`);
     }
     if (!Array.isArray(dbsValue)) {
       throw this.fail("dbs must be a list", this.doc.lineOf(root, "dbs"));
@@ -348,14 +348,14 @@ class ConfigReader {
     const age = this.ageSettings(map, label);
     try {
       if (url !== undefined && !isUrl(url)) {
-        throw usageError(`replica url needs a scheme (s3://…, file://…) ${where}`);
+        throw new UsageError(`replica url needs a scheme (s3://…, file://…) ${where}`);
       }
       if (type === "file") {
         if (url !== undefined && settings.path) {
-          throw usageError(`cannot specify url and path for a file replica ${where}`);
+          throw new UsageError(`cannot specify url and path for a file replica ${where}`);
         }
         const raw = url !== undefined ? undefined : settings.path;
-        if (url === undefined && !raw) throw usageError(`file replica path required ${where}`);
+        if (url === undefined && !raw) throw new UsageError(`file replica path required ${where}`);
         const path = url !== undefined
           ? fileUrlPath(url, this.cwd, this.env)
           : expandPath(raw ?? "", this.cwd, this.env, "replica path");

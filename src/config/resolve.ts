@@ -2,7 +2,7 @@
  * The TARGET argument of every command → replica targets, as Litestream's commands take it:
  * a replica URL, or a database path looked up in litestream.yml (LITESTREAM-FORMATS §5).
  */
-import { LitewardenError, usageError } from "../errors.ts";
+import { LitewardenError, UsageError } from "../errors.ts";
 import { type Env, expandPath, stripSqlitePrefix } from "./expand.ts";
 import { type LitestreamConfig, loadLitestreamConfig } from "./litestream_yml.ts";
 import type { ReplicaTarget, UnusableReplica } from "./target.ts";
@@ -62,11 +62,13 @@ export async function resolveTarget(
   const { env, cwd } = opts;
   if (arg !== undefined && isUrlArg(arg)) {
     if (opts.configPath !== undefined) {
-      throw usageError("use either a replica URL or --config, not both");
+      throw new UsageError("use either a replica URL or --config, not both");
     }
     return { source: "url", replicas: [parseReplicaUrl(arg, env, { cwd })] };
   }
-  if (arg === "") throw usageError("empty database path; pass a database path or a replica URL");
+  if (arg === "") {
+    throw new UsageError("empty database path; pass a database path or a replica URL");
+  }
 
   const fromEnv = opts.configPath === undefined && !!env.LITESTREAM_CONFIG;
   const configArg = opts.configPath ?? (env.LITESTREAM_CONFIG || DEFAULT_CONFIG_PATH);
@@ -83,13 +85,13 @@ export async function resolveTarget(
   } catch (err) {
     if (err instanceof LitewardenError && !(await exists(configPath))) {
       if (isDefault && arg === undefined) {
-        throw usageError(
+        throw new UsageError(
           "no replica given: pass a replica URL (s3://bucket/prefix, file:///dir) " +
             "or a database path with --config",
         );
       }
       const via = fromEnv ? " (from $LITESTREAM_CONFIG)" : isDefault ? "" : " (from --config)";
-      throw usageError(
+      throw new UsageError(
         `config file ${configPath}${via} not found; pass --config PATH or a replica URL`,
       );
     }
@@ -105,9 +107,9 @@ export async function resolveTarget(
           db.unusable.length > 2 ? "s" : ""
         })`
         : "";
-      throw usageError(db.unusable[0].message + more);
+      throw new UsageError(db.unusable[0].message + more);
     }
-    throw usageError(`database ${db.path} has no replica configured in ${config.path}`);
+    throw new UsageError(`database ${db.path} has no replica configured in ${config.path}`);
   }
   const resolved: ResolvedTarget = {
     source: "config",
@@ -131,7 +133,7 @@ function dirUnsupported(
   d: { dir: string; pattern: string },
   what: string,
 ) {
-  return usageError(
+  return new UsageError(
     `${what} is configured in ${config.path} through dir: ${d.dir} (pattern ${d.pattern}); ` +
       "litewarden does not support directory entries yet: pass the replica URL instead",
   );
@@ -143,7 +145,7 @@ function pickDb(config: LitestreamConfig, arg: string | undefined, cwd: string, 
     if (config.dbs.length === 0 && config.dirs.length === 1) {
       throw dirUnsupported(config, config.dirs[0], "the only database entry");
     }
-    throw usageError(
+    throw new UsageError(
       `${config.path} configures several databases; name one: ${listDbs(config)}`,
     );
   }
@@ -152,7 +154,7 @@ function pickDb(config: LitestreamConfig, arg: string | undefined, cwd: string, 
   if (db) return db;
   const dir = config.dirs.find((d) => dbPath.startsWith(d.dir.endsWith("/") ? d.dir : d.dir + "/"));
   if (dir) throw dirUnsupported(config, dir, `database ${dbPath}`);
-  throw usageError(
+  throw new UsageError(
     `database ${dbPath} not found in ${config.path}; configured databases: ${listDbs(config)}`,
   );
 }
@@ -162,7 +164,7 @@ function checkNames(dbPath: string, replicas: { name: string }[], file: string):
   const seen = new Set<string>();
   for (const r of replicas) {
     if (seen.has(r.name)) {
-      throw usageError(
+      throw new UsageError(
         `database ${dbPath} in ${file} has two replicas named ${r.name}; give each one a distinct name: key`,
       );
     }
@@ -179,8 +181,8 @@ export function selectReplicas(resolved: ResolvedTarget, name?: string): Replica
   const picked = resolved.replicas.filter((r) => r.name === name);
   if (picked.length > 0) return picked;
   const unusable = resolved.unusable?.find((r) => r.name === name);
-  if (unusable) throw usageError(unusable.message);
+  if (unusable) throw new UsageError(unusable.message);
   const names = [...resolved.replicas, ...(resolved.unusable ?? [])].map((r) => r.name);
   const where = resolved.dbPath ? ` for ${resolved.dbPath}` : "";
-  throw usageError(`no replica named ${name}${where}; replicas: ${listForMessage(names)}`);
+  throw new UsageError(`no replica named ${name}${where}; replicas: ${listForMessage(names)}`);
 }

@@ -5,7 +5,7 @@
  * Credentials in a URL's userinfo (`s3://KEY:SECRET@bucket/…`) are accepted but never echoed:
  * every message that shows a URL shows `safeUrl(url)`.
  */
-import { usageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { cleanPath, type Env, expandPath } from "./expand.ts";
 import type {
   FileReplicaTarget,
@@ -81,14 +81,14 @@ function decode(s: string, url: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    throw usageError(`invalid percent-encoding in replica URL ${safeUrl(url)}`);
+    throw new UsageError(`invalid percent-encoding in replica URL ${safeUrl(url)}`);
   }
 }
 
 /** Splits like Go's `url.Parse` for `scheme://[user[:pass]@]host/path?query#frag`. */
 function splitUrl(s: string): SplitUrl {
   const m = /^([A-Za-z][\w+.-]*):\/\/(.*)$/s.exec(s);
-  if (!m) throw usageError(`not a replica URL: ${safeUrl(s)} (expected s3://… or file://…)`);
+  if (!m) throw new UsageError(`not a replica URL: ${safeUrl(s)} (expected s3://… or file://…)`);
   let rest = m[2];
   const hash = rest.indexOf("#");
   if (hash >= 0) rest = rest.slice(0, hash);
@@ -243,13 +243,13 @@ function checkEndpoint(endpoint: string, where: string): string {
     // Userinfo with a `/` in it makes the URL invalid; say what is really wrong below.
   }
   if (userinfoEnd(rest) >= 0 || u?.username || u?.password) {
-    throw usageError(
+    throw new UsageError(
       `endpoint ${safeUrl(endpoint)} ${where} must not contain credentials; ` +
         "use access-key-id/secret-access-key or the environment",
     );
   }
-  if (!u) throw usageError(`invalid endpoint ${safeUrl(endpoint)} ${where}`);
-  if (!u.hostname) throw usageError(`invalid endpoint ${safeUrl(endpoint)} ${where}: no host`);
+  if (!u) throw new UsageError(`invalid endpoint ${safeUrl(endpoint)} ${where}`);
+  if (!u.hostname) throw new UsageError(`invalid endpoint ${safeUrl(endpoint)} ${where}: no host`);
   return endpoint;
 }
 
@@ -302,11 +302,13 @@ function splitAccessPoint(url: string): { bucket: string; region?: string; path:
   let rest = url.slice("s3://".length).replace(/#.*$/s, "");
   rest = rest.replace(/\?.*$/s, "");
   const marker = rest.toLowerCase().indexOf(":accesspoint/");
-  if (marker < 0) throw usageError(`invalid S3 access point URL ${safeUrl(url)}`);
+  if (marker < 0) throw new UsageError(`invalid S3 access point URL ${safeUrl(url)}`);
   const nameStart = marker + ":accesspoint/".length;
   const slash = rest.indexOf("/", nameStart);
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
-  if (bucket.length <= nameStart) throw usageError(`invalid S3 access point URL ${safeUrl(url)}`);
+  if (bucket.length <= nameStart) {
+    throw new UsageError(`invalid S3 access point URL ${safeUrl(url)}`);
+  }
   const region = nonEmpty(bucket.split(":")[3]);
   return { bucket, region, path: slash < 0 ? "" : rest.slice(slash + 1) };
 }
@@ -336,7 +338,7 @@ function parseS3Url(url: string, where: string): S3UrlParts {
     query = u.query;
     if (u.user !== undefined || u.password !== undefined) {
       if (!u.user || !u.password) {
-        throw usageError(
+        throw new UsageError(
           `credentials in a replica URL need both parts (ACCESS_KEY_ID:SECRET@bucket) ${where}`,
         );
       }
@@ -369,20 +371,22 @@ export function buildS3Target(input: S3Input, env: Env): S3ReplicaTarget {
   let u: S3UrlParts | undefined;
   if (url !== undefined) {
     if (nonEmpty(rep.path) !== undefined) {
-      throw usageError(`cannot specify url and path for an s3 replica ${where}`);
+      throw new UsageError(`cannot specify url and path for an s3 replica ${where}`);
     }
     if (nonEmpty(rep.bucket) !== undefined) {
-      throw usageError(`cannot specify url and bucket for an s3 replica ${where}`);
+      throw new UsageError(`cannot specify url and bucket for an s3 replica ${where}`);
     }
     u = parseS3Url(url, where);
     if (!u.bucket) {
       const suffix = input.urlForm ? "" : ` ${where}`;
-      throw usageError(`no bucket in replica URL ${safeUrl(url)}; use s3://BUCKET/PREFIX${suffix}`);
+      throw new UsageError(
+        `no bucket in replica URL ${safeUrl(url)}; use s3://BUCKET/PREFIX${suffix}`,
+      );
     }
   }
 
   const bucket = u ? u.bucket : nonEmpty(rep.bucket) ?? nonEmpty(def.bucket);
-  if (!bucket) throw usageError(`bucket required for an s3 replica ${where}`);
+  if (!bucket) throw new UsageError(`bucket required for an s3 replica ${where}`);
 
   const rawPath = u ? u.path : rep.path ?? "";
   const path = u ? u.path : cleanKeyPath(rawPath);
@@ -448,7 +452,7 @@ function resolveCredentials(
     const [has, lacks] = keyId !== undefined
       ? ["access-key-id", "secret-access-key"]
       : ["secret-access-key", "access-key-id"];
-    throw usageError(`${has} is set but ${lacks} is empty ${where}`);
+    throw new UsageError(`${has} is set but ${lacks} is empty ${where}`);
   }
   if (fromUrl) return fromUrl;
   const awsId = nonEmpty(env.AWS_ACCESS_KEY_ID);
@@ -480,7 +484,7 @@ export function fileUrlPath(url: string, cwd: string, env: Env): string {
   rest = decode(rest, url);
   if (rest.startsWith("localhost/")) rest = rest.slice("localhost".length);
   if (rest === "" || rest === "localhost") {
-    throw usageError(`no directory in replica URL ${safeUrl(url)}; use file:///abs/dir`);
+    throw new UsageError(`no directory in replica URL ${safeUrl(url)}; use file:///abs/dir`);
   }
   return expandPath(rest, cwd, env, "replica URL");
 }
@@ -499,7 +503,7 @@ export interface UrlOptions {
 export function parseReplicaUrl(url: string, env: Env, opts: UrlOptions = {}): ReplicaTarget {
   const type = replicaTypeFromUrl(url);
   if (type === undefined) {
-    throw usageError(
+    throw new UsageError(
       `not a replica URL: ${safeUrl(url)} (expected s3://BUCKET/PREFIX or file:///DIR)`,
     );
   }
@@ -523,8 +527,8 @@ export function parseReplicaUrl(url: string, env: Env, opts: UrlOptions = {}): R
       env,
     );
   }
-  if (UNSUPPORTED_TYPES.includes(type)) throw usageError(unsupportedTypeMessage(type));
-  throw usageError(
+  if (UNSUPPORTED_TYPES.includes(type)) throw new UsageError(unsupportedTypeMessage(type));
+  throw new UsageError(
     `unknown replica URL scheme ${type}:// in ${safeUrl(url)} (supported: file://, s3://, sftp://)`,
   );
 }
@@ -562,7 +566,7 @@ export function parseHostKey(value: string, where: string): string {
   if (HOST_KEY_FINGERPRINT.test(v)) return v.replace(/=$/, "");
   const m = HOST_KEY_LINE.exec(v);
   if (!m) {
-    throw usageError(
+    throw new UsageError(
       `host-key ${where} is not a public key (expected "ssh-ed25519 AAAA…" as ssh-keyscan prints it, or a SHA256:… fingerprint)`,
     );
   }
@@ -589,10 +593,10 @@ export function buildSftpTarget(input: SftpInput, env: Env): SftpReplicaTarget {
   let path = nonEmpty(rep.path);
   if (url !== undefined) {
     if (path !== undefined) {
-      throw usageError(`cannot specify url and path for an sftp replica ${where}`);
+      throw new UsageError(`cannot specify url and path for an sftp replica ${where}`);
     }
     if (host !== undefined) {
-      throw usageError(`cannot specify url and host for an sftp replica ${where}`);
+      throw new UsageError(`cannot specify url and host for an sftp replica ${where}`);
     }
     const u = splitUrl(url);
     host = nonEmpty(u.host);
@@ -600,15 +604,19 @@ export function buildSftpTarget(input: SftpInput, env: Env): SftpReplicaTarget {
     password ??= nonEmpty(u.password);
     path = nonEmpty(u.path);
   }
-  if (host === undefined) throw usageError(`host required for an sftp replica ${where}`);
+  if (host === undefined) throw new UsageError(`host required for an sftp replica ${where}`);
   if (user === undefined) {
-    throw usageError(`user required for an sftp replica ${where} (sftp://USER@HOST/PATH or user:)`);
+    throw new UsageError(
+      `user required for an sftp replica ${where} (sftp://USER@HOST/PATH or user:)`,
+    );
   }
   const [hostname, portText] = splitHostPort(host);
   const port = portText === undefined ? 22 : Number(portText);
   const badName = !hostname || (hostname.includes(":") && !/^[0-9a-f:.]+$/i.test(hostname));
   if (badName || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw usageError(`invalid sftp host ${JSON.stringify(host)} ${where}; use HOST or HOST:PORT`);
+    throw new UsageError(
+      `invalid sftp host ${JSON.stringify(host)} ${where}; use HOST or HOST:PORT`,
+    );
   }
   const cleaned = path === undefined ? "" : cleanPath(path);
   const keyPath = nonEmpty(rep.keyPath) ?? nonEmpty(env.LITEWARDEN_SFTP_KEY_PATH);

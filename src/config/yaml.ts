@@ -18,7 +18,7 @@ import {
   parseAllDocuments,
   type YAMLError,
 } from "yaml";
-import { usageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 
 export type YamlValue = string | null | YamlValue[] | YamlMap;
 export interface YamlMap {
@@ -65,7 +65,9 @@ const REASONS: Record<string, string> = {
 function syntaxError(path: string, err: YAMLError, lc: LineCounter) {
   const pos = err.linePos?.[0] ?? lc.linePos(err.pos[0]);
   const reason = REASONS[err.code] ?? "syntax error";
-  return usageError(`invalid YAML in ${path} at line ${pos.line}, column ${pos.col}: ${reason}`);
+  return new UsageError(
+    `invalid YAML in ${path} at line ${pos.line}, column ${pos.col}: ${reason}`,
+  );
 }
 
 /** Parses `text` (read from `path`, used in messages). Only the first document counts, as in Go. */
@@ -98,11 +100,11 @@ export function parseYaml(text: string, path: string): YamlDocument {
     if (node === null || node === undefined) return null;
     if (isAlias(node)) {
       if (++expansions > 10_000) {
-        throw usageError(`invalid YAML in ${path}: too many alias expansions`);
+        throw new UsageError(`invalid YAML in ${path}: too many alias expansions`);
       }
       const target = node.resolve(doc);
       if (!target) {
-        throw usageError(
+        throw new UsageError(
           `invalid YAML in ${path} at line ${lineAt(node) ?? "?"}: alias to an unknown anchor`,
         );
       }
@@ -115,7 +117,7 @@ export function parseYaml(text: string, path: string): YamlDocument {
     const done = converted.get(node);
     if (done !== undefined) return done;
     if (active.has(node)) {
-      throw usageError(
+      throw new UsageError(
         `invalid YAML in ${path} at line ${lineAt(node) ?? "?"}: an alias refers to itself`,
       );
     }

@@ -8,7 +8,7 @@ import {
 } from "../formats/ltx_header.ts";
 import type { LtxHeader } from "../formats/ltx_header.ts";
 import { FormatError } from "../formats/format_error.ts";
-import { DamagedError, damagedError, LitewardenError } from "../errors.ts";
+import { DamagedError, LitewardenError } from "../errors.ts";
 import { parseV03Key } from "../formats/v03_layout.ts";
 import { parseV05Key } from "../formats/v05_layout.ts";
 import { readAll } from "../storage/storage.ts";
@@ -112,8 +112,9 @@ async function readLtxMeta(
 
 export async function readOneLtxMeta(storage: Storage, f: LtxFile): Promise<LtxMeta> {
   if (f.size < LTX_HEADER_SIZE + LTX_TRAILER_SIZE) {
-    throw damagedError(
+    throw new DamagedError(
       `LTX file ${f.key} is ${f.size} bytes, too short to hold a header and trailer; the object is truncated`,
+      f.key,
     );
   }
   try {
@@ -139,7 +140,7 @@ export async function readOneLtxMeta(storage: Storage, f: LtxFile): Promise<LtxM
     };
   } catch (err) {
     if (err instanceof FormatError) {
-      throw damagedError(`LTX file ${f.key} is damaged: ${err.message}`);
+      throw new DamagedError(`LTX file ${f.key} is damaged: ${err.message}`, f.key);
     }
     throw err;
   }
@@ -149,7 +150,7 @@ export async function readOneLtxMeta(storage: Storage, f: LtxFile): Promise<LtxM
 export function onlyDamaged(listing: ReplicaListing): LitewardenError | undefined {
   if (listing.v03 || listing.v05 || listing.damaged.length === 0) return undefined;
   const first = listing.damaged[0];
-  return damagedError(
+  return new DamagedError(
     `every LTX file at ${listing.location} is damaged (${listing.damaged.length}), e.g. ${first.message}`,
   );
 }

@@ -1,10 +1,4 @@
-import {
-  damagedError,
-  LitewardenError,
-  NoBackupError,
-  noBackupError,
-  usageError,
-} from "../errors.ts";
+import { DamagedError, LitewardenError, NoBackupError, UsageError } from "../errors.ts";
 import { formatTime } from "../lib/format.ts";
 import type { Storage } from "../storage/storage.ts";
 import { onlyDamaged } from "./listing.ts";
@@ -55,19 +49,19 @@ export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest):
   const damaged = onlyDamaged(listing);
   if (damaged) throw damaged;
   if (!listing.v03 && !listing.v05) {
-    throw noBackupError(`no backup found at ${listing.location}`);
+    throw new NoBackupError(`no backup found at ${listing.location}`);
   }
   let format: "v0.3" | "v0.5";
   if (req.index !== undefined || req.generation !== undefined) {
     if (!listing.v03) {
-      throw usageError(
+      throw new UsageError(
         "--index and --generation need a v0.3 replica; this one holds only LTX files (use --txid)",
       );
     }
     format = "v0.3";
   } else if (req.txid !== undefined) {
     if (!listing.v05) {
-      throw usageError(
+      throw new UsageError(
         "--txid needs a v0.5 (LTX) replica; this one holds v0.3 generations (use --index)",
       );
     }
@@ -180,7 +174,7 @@ function planFailure(
           : `--txid ${s.newest.txid}`
       })`
       : "; no point is restorable";
-    return damagedError(`replica at ${listing.location} is incomplete: ${reason}${newest}`);
+    return new DamagedError(`replica at ${listing.location} is incomplete: ${reason}${newest}`);
   }
   const asked = req.timestamp
     ? `timestamp ${formatTime(req.timestamp)}`
@@ -189,7 +183,7 @@ function planFailure(
     : req.txid !== undefined
     ? `TXID ${formatTxid(req.txid)}`
     : "the latest point";
-  return noBackupError(
+  return new NoBackupError(
     `no restore point for ${asked} at ${listing.location} (${reason}); restorable window: ${window}`,
   );
 }
@@ -222,4 +216,14 @@ export async function restoreToTemp(
   } finally {
     out.close();
   }
+}
+
+/** The objects a restore downloads, in apply order. */
+export function planObjects(chosen: ChosenPlan): { key: string; size: number }[] {
+  if (chosen.format === "v0.5") return chosen.plan.files.map((f) => ({ key: f.key, size: f.size }));
+  const p = chosen.plan;
+  return [
+    { key: p.snapshot.key, size: p.snapshot.size },
+    ...p.indices.flatMap((g) => g.segments.map((s) => ({ key: s.key, size: s.size }))),
+  ];
 }

@@ -1,5 +1,5 @@
 import { formatIndex } from "../formats/v03_layout.ts";
-import { damagedError } from "../errors.ts";
+import { DamagedError } from "../errors.ts";
 import { FormatError } from "../formats/format_error.ts";
 import { LZ4_MAX_EXPANSION, lz4FrameDecoderStream } from "../formats/lz4.ts";
 import { parseDatabaseHeader } from "../formats/sqlite_header.ts";
@@ -60,12 +60,14 @@ export async function applyV03(
   opts.onObject?.();
   const head = new Uint8Array(100);
   if (imageSize < 100 || (await out.readAt(0, head)) < 100) {
-    throw damagedError(`snapshot ${snap.key} is not a SQLite database: only ${imageSize} bytes`);
+    throw new DamagedError(
+      `snapshot ${snap.key} is not a SQLite database: only ${imageSize} bytes`,
+    );
   }
   const dbHeader = withFormat(snap.key, () => parseDatabaseHeader(head));
   stats.pageSize = dbHeader.pageSize;
   if (imageSize % dbHeader.pageSize !== 0) {
-    throw damagedError(
+    throw new DamagedError(
       `snapshot ${snap.key} is ${imageSize} bytes, not a multiple of its page size ${dbHeader.pageSize}: it is truncated`,
     );
   }
@@ -191,7 +193,7 @@ async function* segmentBytes(
     onSegment(seg);
     if (seg.offset !== walOffset) {
       await next.value.stream.cancel();
-      throw damagedError(
+      throw new DamagedError(
         `${where} has a gap: a segment should start at offset ${walOffset} but the next one is ${seg.key} (offset ${seg.offset}); a WAL segment is missing`,
       );
     }
@@ -214,7 +216,7 @@ async function withObject<T>(
   } catch (err) {
     if (err instanceof FormatError) {
       const name = typeof key === "string" ? key : key();
-      throw damagedError(
+      throw new DamagedError(
         `${context ? `${context}: ` : ""}${name} is damaged: ${err.message}`,
         name,
       );
@@ -227,7 +229,9 @@ function withFormat<T>(key: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof FormatError) throw damagedError(`${key} is damaged: ${err.message}`, key);
+    if (err instanceof FormatError) {
+      throw new DamagedError(`${key} is damaged: ${err.message}`, key);
+    }
     throw err;
   }
 }

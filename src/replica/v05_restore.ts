@@ -1,4 +1,4 @@
-import { damagedError } from "../errors.ts";
+import { DamagedError } from "../errors.ts";
 import { FormatError } from "../formats/format_error.ts";
 import { DatabaseChecksum } from "../formats/ltx_checksum.ts";
 import { LtxDecoder } from "../formats/ltx_decoder.ts";
@@ -122,7 +122,7 @@ export async function applyV05(
       } catch (err) {
         await stream.cancel().catch(() => {});
         if (err instanceof FormatError) {
-          throw damagedError(`LTX file ${file.key} is damaged: ${err.message}`);
+          throw new DamagedError(`LTX file ${file.key} is damaged: ${err.message}`, file.key);
         }
         throw err;
       }
@@ -132,7 +132,7 @@ export async function applyV05(
   } finally {
     await streams.return(undefined);
   }
-  if (!prev) throw damagedError("the restore plan is empty");
+  if (!prev) throw new DamagedError("the restore plan is empty");
   stats.pages = prev.header.commit;
   if (imagePages !== stats.pages) await out.truncate(stats.pages * stats.pageSize);
   stats.checksumsVerified = rolling !== undefined;

@@ -1,4 +1,4 @@
-import { usageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { writeFileAtomic } from "../lib/atomic_write.ts";
 import { redact, registerSecret } from "./redact.ts";
 import type { VerifyResult } from "./verify_report.ts";
@@ -23,7 +23,7 @@ export function checkPingUrl(url: string): string {
     // reported below
   }
   if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) {
-    throw usageError(
+    throw new UsageError(
       "--ping-url is not an absolute http(s) URL; give it whole, e.g. https://hc-ping.com/UUID",
     );
   }

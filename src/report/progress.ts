@@ -1,8 +1,18 @@
 import { formatBytes } from "../lib/format.ts";
+import { planObjects } from "../replica/restore.ts";
+import type { ChosenPlan } from "../replica/restore.ts";
+
+/** Where progress is drawn: stderr in a real run (see `consoleOutput`), a capture in tests. */
+export interface ProgressSink {
+  /** Whether the sink is a terminal; progress is drawn only there. */
+  readonly isTerminal: boolean;
+  /** Writes `text` as it is (carriage returns and erase codes included, no newline added). */
+  write(text: string): void;
+}
 
 /**
- * A one-line progress display on stderr, shown only when stderr is a terminal (nothing on a pipe
- * or in a log file). Redraws at most 10 times a second.
+ * A one-line progress display, shown only when the sink is a terminal (nothing on a pipe or in a
+ * log file) and `NO_PROGRESS` is unset. Redraws at most 10 times a second.
  */
 export class Progress {
   private bytes = 0;
@@ -10,29 +20,30 @@ export class Progress {
   private last = 0;
   private readonly started = Date.now();
   private readonly enabled: boolean;
-  private readonly encoder = new TextEncoder();
 
   constructor(
+    private readonly sink: ProgressSink | undefined,
     private readonly label: string,
     private readonly totalObjects: number,
     private readonly totalBytes: number,
   ) {
-    this.enabled = Deno.stderr.isTerminal() && !Deno.env.get("NO_PROGRESS");
+    this.enabled = !!sink?.isTerminal && !Deno.env.get("NO_PROGRESS");
   }
 
-  addBytes(n: number): void {
+  /** Arrow functions, so they can be passed as callbacks (`onDownload: progress.addBytes`). */
+  readonly addBytes = (n: number): void => {
     this.bytes += n;
     this.draw(false);
-  }
+  };
 
-  addObject(): void {
+  readonly addObject = (): void => {
     this.objects++;
     this.draw(false);
-  }
+  };
 
   done(): void {
     if (!this.enabled) return;
-    Deno.stderr.writeSync(this.encoder.encode("\r\x1b[K"));
+    this.sink!.write("\r\x1b[K");
   }
 
   private draw(force: boolean): void {
@@ -54,6 +65,16 @@ export class Progress {
     const line = `\r\x1b[K${this.label} [${bar}] ${pct}% ${formatBytes(this.bytes)}/${
       formatBytes(this.totalBytes)
     } ${this.objects}/${this.totalObjects} files${eta}`;
-    Deno.stderr.writeSync(this.encoder.encode(line));
+    this.sink!.write(line);
   }
+}
+
+/** A progress line for restoring `chosen`: every object and byte of its plan. */
+export function restoreProgress(
+  sink: ProgressSink | undefined,
+  label: string,
+  chosen: ChosenPlan,
+): Progress {
+  const objects = planObjects(chosen);
+  return new Progress(sink, label, objects.length, objects.reduce((n, o) => n + o.size, 0));
 }

@@ -67,3 +67,20 @@ Deno.test("restore past the file size limit: exit 10, no temp file left", async 
   );
   assertEquals(await Array.fromAsync(Deno.readDir(outDir)), []);
 });
+
+Deno.test("verify with a temp directory it may not write: exit 2 saying to set TMPDIR", async () => {
+  await using dir = await makeTempDir();
+  const replica = await replicateRandomBlobs(dir.path, 1);
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "verify", `file://${replica}`, "--app", "none"],
+    env: { TMPDIR: "/sys", NO_PROGRESS: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(child.stderr);
+  assertEquals(child.code, 2, stderr);
+  assertStringIncludes(
+    stderr,
+    "litewarden: permission denied: cannot create the temp directory /sys/litewarden-verify-*; set TMPDIR",
+  );
+});

@@ -573,6 +573,18 @@ Deno.test("prune text output: the plan, then what --apply did", async () => {
   assertMatchLine(applied.stdout, /^\s+deleted \d+ objects$/);
 });
 
+Deno.test("prune --apply shows its deletions' progress on a terminal", async () => {
+  const base = await v03Base();
+  await using tmp = await makeTempDir();
+  await copyBase(base, tmp.join("replica"));
+  const { path, dbPath } = await fileConfig(tmp, tmp.join("replica"));
+  const args = ["prune", dbPath, "--config", path, "--keep-last", "2", "--apply"];
+  const applied = await runCli(args, { terminal: true });
+  assertEquals(applied.code, 0, applied.stderr);
+  assertStringIncludes(applied.progress, "deleting [");
+  assert(applied.progress.endsWith("\r\x1b[K"), JSON.stringify(applied.progress));
+});
+
 function assertMatchLine(text: string, re: RegExp): void {
   assert(text.split("\n").some((l) => re.test(l)), `no line matches ${re} in:\n${text}`);
 }

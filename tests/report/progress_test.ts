@@ -1,6 +1,8 @@
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { replicateRandomBlobs } from "../support/litestream.ts";
 import { makeTempDir } from "../support/tmp.ts";
+import { runCli } from "../support/cli.ts";
+import { Progress } from "../../src/report/progress.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const hasScript = (() => {
@@ -45,4 +47,44 @@ Deno.test({
     assertEquals(err.trim().split("\n").length, 1);
     assertStringIncludes(err, "restored ");
   },
+});
+
+Deno.test("Progress draws through its sink on a terminal and not at all elsewhere", () => {
+  const noProgress = Deno.env.get("NO_PROGRESS");
+  Deno.env.delete("NO_PROGRESS");
+  try {
+    const drawn: string[] = [];
+    const bar = new Progress({ isTerminal: true, write: (t) => drawn.push(t) }, "copying", 2, 2048);
+    bar.addBytes(1024);
+    bar.addObject();
+    bar.done();
+    assertEquals(drawn.length, 2, JSON.stringify(drawn));
+    assertEquals(drawn[0], "\r\x1b[Kcopying [##########----------] 50% 1.0 KiB/2.0 KiB 0/2 files");
+    assertEquals(drawn[1], "\r\x1b[K");
+    const none: string[] = [];
+    const quiet = new Progress(
+      { isTerminal: false, write: (t) => none.push(t) },
+      "copying",
+      2,
+      2048,
+    );
+    quiet.addBytes(2048);
+    quiet.done();
+    assertEquals(none, []);
+  } finally {
+    if (noProgress !== undefined) Deno.env.set("NO_PROGRESS", noProgress);
+  }
+});
+
+Deno.test("verify shows its restore's progress on a terminal, and nothing on a pipe", async () => {
+  await using dir = await makeTempDir();
+  const replica = await replicateRandomBlobs(dir.path, 2);
+  const args = ["verify", `file://${replica}`, "--app", "none"];
+  const tty = await runCli(args, { terminal: true });
+  assertEquals(tty.code, 0, tty.stderr);
+  assertStringIncludes(tty.progress, "verifying [");
+  assert(tty.progress.endsWith("\r\x1b[K"), JSON.stringify(tty.progress.slice(-40)));
+  const piped = await runCli(args);
+  assertEquals(piped.code, 0, piped.stderr);
+  assertEquals(piped.progress, "");
 });

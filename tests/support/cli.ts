@@ -7,18 +7,33 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** What was drawn as progress (only with `terminal`: progress shows on terminals only). */
+  progress: string;
 }
 
-export async function runCli(args: string[]): Promise<CliResult> {
+/** `terminal`: stderr is a terminal, so progress bars are drawn (and captured). */
+export async function runCli(
+  args: string[],
+  opts: { terminal?: boolean } = {},
+): Promise<CliResult> {
   const out: string[] = [];
   const err: string[] = [];
+  const progress: string[] = [];
   const output: Output = {
     out: (t) => out.push(redact(t)),
     err: (t) => err.push(redact(t)),
     isTTY: false,
+    progress: { isTerminal: !!opts.terminal, write: (t) => progress.push(t) },
   };
-  const code = await run(args, output);
-  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+  // Progress is off under NO_PROGRESS, which some test files set for the whole process.
+  const noProgress = Deno.env.get("NO_PROGRESS");
+  if (opts.terminal) Deno.env.delete("NO_PROGRESS");
+  try {
+    const code = await run(args, output);
+    return { code, stdout: out.join("\n"), stderr: err.join("\n"), progress: progress.join("") };
+  } finally {
+    if (opts.terminal && noProgress !== undefined) Deno.env.set("NO_PROGRESS", noProgress);
+  }
 }
 
 /** Runs the CLI and parses its stdout as JSON. */
