@@ -7,6 +7,7 @@
  * with bytes that differ from the clean replica's restore.
  */
 import { ExitCode } from "../../src/errors.ts";
+import { ageEncrypt, generateAgeIdentity, recipientOf } from "../../src/formats/age.ts";
 import { lz4DecodeFrames } from "../../src/formats/lz4.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
@@ -156,4 +157,27 @@ Deno.test("fuzz restore and verify: Litestream v0.5 LTX trees, one mutated file 
     );
     assert((codes[5] ?? 0) + (codes[0] ?? 0) === 250, `exit codes ${JSON.stringify(codes)}`);
   }
+});
+
+Deno.test("fuzz restore and verify: an age-encrypted v0.3 replica, one mutated object per case", async () => {
+  await using dir = await makeTempDir();
+  // The sample replica as Litestream's `age:` writes it: every object encrypted whole.
+  const identity = await generateAgeIdentity();
+  const recipient = await recipientOf(identity, "fuzz");
+  const idFile = dir.join("identity.txt");
+  await Deno.writeTextFile(idFile, `${identity}\n`);
+  const sealed = dir.join("sealed");
+  await copyTree(SAMPLE, sealed);
+  for (const p of filesUnder(sealed)) {
+    await Deno.writeFile(p, await ageEncrypt(await Deno.readFile(p), [recipient]));
+  }
+  const codes = await fuzzReplica(
+    sealed,
+    150,
+    9000,
+    (_path, bytes, rng) => mutate(bytes, rng, rng.pick(regions)),
+    [["--age-identity", idFile]],
+  );
+  // A mutated recipient stanza reads as "encrypted for another key": exit 2, never exit 0.
+  assert((codes[5] ?? 0) + (codes[2] ?? 0) === 150, `exit codes ${JSON.stringify(codes)}`);
 });
