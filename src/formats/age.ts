@@ -6,6 +6,7 @@
  * Only native X25519 keys, the kind Litestream v0.3.13 accepts (`AGE-SECRET-KEY-1…` / `age1…`).
  * Key material never appears in an error message: messages name a source and a line number.
  */
+import { createDecipheriv } from "node:crypto";
 import { FormatError } from "./format_error.ts";
 
 /**
@@ -131,50 +132,186 @@ export class AgeKeyring {
 
   /**
    * The plaintext of an age file, streamed in 64 KiB STREAM chunks (memory stays flat). The
-   * header is read before this resolves: `AgeIdentityMismatch` when no identity fits, a
-   * `FormatError` when the header is malformed. A chunk that fails authentication (damage,
-   * truncation) errors the returned stream with a `FormatError`.
+   * header is read and authenticated before this resolves: `AgeIdentityMismatch` when no
+   * identity fits, a `FormatError` when the header is malformed. A chunk that fails
+   * authentication (damage, truncation) errors the returned stream with a `FormatError`.
+   *
+   * The package unwraps the file key (X25519, header MAC); the payload goes through Deno's native
+   * ChaCha20-Poly1305 (node:crypto), about 7 times faster than the package's JavaScript cipher
+   * (585 vs 86 MB/s here), which made an encrypted restore 2.5 times slower than a plain one.
    */
   async decrypt(file: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
-    const d = new (await lib()).Decrypter();
-    for (const id of this.identities) d.addIdentity(id);
-    let plain: ReadableStream<Uint8Array>;
+    const input = new ByteQueue(file.getReader());
     try {
-      plain = await d.decrypt(file);
+      const header = await readHeader(input);
+      const d = new (await lib()).Decrypter();
+      for (const id of this.identities) d.addIdentity(id);
+      let fileKey: Uint8Array;
+      try {
+        fileKey = await d.decryptHeader(header);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (/no identity matched/.test(message)) throw new AgeIdentityMismatch();
+        throw new FormatError(`its age header is invalid (${message})`);
+      }
+      const nonce = await input.take(NONCE_BYTES);
+      if (nonce.length < NONCE_BYTES) {
+        throw new FormatError("its age header is invalid (the payload nonce is cut off)");
+      }
+      return payloadStream(input, await payloadKey(fileKey, nonce));
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (/no identity matched/.test(message)) throw new AgeIdentityMismatch();
-      throw new FormatError(`its age header is invalid (${message})`);
+      await input.cancel();
+      throw err;
     }
-    return rethrowAsFormatError(plain);
   }
 }
 
-/** Errors inside the package's STREAM decoder become `FormatError`s that say what they mean. */
-function rethrowAsFormatError(s: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const reader = s.getReader();
+const NONCE_BYTES = 16;
+const TAG_BYTES = 16;
+const PLAIN_CHUNK = 64 * 1024;
+const CIPHER_CHUNK = PLAIN_CHUNK + TAG_BYTES;
+/** Far above any header Litestream writes (one stanza per recipient); bounds memory on junk. */
+const MAX_HEADER_BYTES = 1 << 20;
+const MAC_LINE = new TextEncoder().encode("\n--- ");
+
+/** The header up to and including its MAC line (`--- …\n`), as `decryptHeader` takes it. */
+async function readHeader(input: ByteQueue): Promise<Uint8Array> {
+  for (let want = 512;; want *= 2) {
+    const have = await input.peek(Math.min(want, MAX_HEADER_BYTES));
+    const at = indexOf(have, MAC_LINE);
+    if (at >= 0) {
+      const end = have.indexOf(0x0a, at + MAC_LINE.length);
+      if (end >= 0) return (await input.take(end + 1)).slice();
+    }
+    if (have.length < want || want >= MAX_HEADER_BYTES) {
+      throw new FormatError("its age header is invalid (no MAC line: the object is cut off)");
+    }
+  }
+}
+
+function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** HKDF-SHA-256(file key, salt = nonce, info = "payload"): age's payload key. */
+async function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Promise<Uint8Array> {
+  const ikm = await crypto.subtle.importKey("raw", fileKey.slice(), "HKDF", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits(
+    {
+      name: "HKDF",
+      hash: "SHA-256",
+      salt: nonce.slice(),
+      info: new TextEncoder().encode("payload"),
+    },
+    ikm,
+    256,
+  );
+  return new Uint8Array(bits);
+}
+
+/**
+ * age's STREAM payload: chunks of 64 KiB plaintext + 16-byte tag, nonce = 11-byte big-endian
+ * chunk counter + a last-chunk flag byte. A chunk is the last one only if the input ends right
+ * after it, so one byte more is looked at before each full chunk is opened.
+ */
+function payloadStream(input: ByteQueue, key: Uint8Array): ReadableStream<Uint8Array> {
+  const nonce = new Uint8Array(12);
+  let counter = 0;
   let plaintext = 0;
+  let finished = false;
+  const open = (sealed: Uint8Array, last: boolean): Uint8Array => {
+    nonce[11] = last ? 1 : 0;
+    const d = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_BYTES });
+    d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    const out = d.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+    try {
+      d.final();
+    } catch {
+      throw new FormatError(
+        `age payload chunk ${counter} fails authentication after ${plaintext} plaintext bytes: the object is damaged or truncated`,
+      );
+    }
+    counter++;
+    // The 11-byte counter, +1. (Not `++nonce[i] !== 0`: that expression is 256, not the stored 0.)
+    for (let i = 10; i >= 0; i--) {
+      nonce[i]++;
+      if (nonce[i] !== 0) break;
+    }
+    plaintext += out.length;
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  };
   return new ReadableStream<Uint8Array>({
     async pull(ctrl) {
-      let next;
-      try {
-        next = await reader.read();
-      } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
+      if (finished) return ctrl.close();
+      const ahead = await input.peek(CIPHER_CHUNK + 1);
+      if (ahead.length > CIPHER_CHUNK) {
+        ctrl.enqueue(open(await input.take(CIPHER_CHUNK), false));
+        return;
+      }
+      // The last chunk: it must authenticate with the last-chunk flag set.
+      finished = true;
+      if (ahead.length < TAG_BYTES) {
         throw new FormatError(
-          `age payload fails authentication after ${plaintext} plaintext bytes (${message}): the object is damaged or truncated`,
+          `age payload ends inside chunk ${counter} after ${plaintext} plaintext bytes: the object is truncated`,
         );
       }
-      if (next.done) ctrl.close();
-      else {
-        plaintext += next.value.length;
-        ctrl.enqueue(next.value);
+      const out = open(await input.take(ahead.length), true);
+      if (out.length === 0 && counter > 1) {
+        throw new FormatError("age payload ends with an empty chunk: the object is damaged");
       }
+      if (out.length > 0) ctrl.enqueue(out);
+      ctrl.close();
     },
-    cancel(reason) {
-      return reader.cancel(reason);
+    cancel() {
+      return input.cancel();
     },
   }, { highWaterMark: 0 });
+}
+
+/** A stream reader with look-ahead: `peek(n)` and `take(n)` give fewer bytes only at the end. */
+class ByteQueue {
+  private buf: Uint8Array = new Uint8Array(0);
+  private done = false;
+  constructor(private readonly reader: ReadableStreamDefaultReader<Uint8Array>) {}
+
+  private async fill(n: number): Promise<void> {
+    while (this.buf.length < n && !this.done) {
+      const next = await this.reader.read();
+      if (next.done) {
+        this.done = true;
+        break;
+      }
+      if (this.buf.length === 0) {
+        this.buf = next.value;
+        continue;
+      }
+      const joined = new Uint8Array(this.buf.length + next.value.length);
+      joined.set(this.buf);
+      joined.set(next.value, this.buf.length);
+      this.buf = joined;
+    }
+  }
+
+  async peek(n: number): Promise<Uint8Array> {
+    await this.fill(n);
+    return this.buf.subarray(0, Math.min(n, this.buf.length));
+  }
+
+  async take(n: number): Promise<Uint8Array> {
+    await this.fill(n);
+    const out = this.buf.subarray(0, Math.min(n, this.buf.length));
+    this.buf = this.buf.subarray(out.length);
+    return out;
+  }
+
+  cancel(): Promise<void> {
+    this.buf = new Uint8Array(0);
+    return this.reader.cancel().catch(() => {});
+  }
 }
 
 /**

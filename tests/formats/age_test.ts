@@ -82,6 +82,10 @@ Deno.test("age: streaming round trip at STREAM chunk boundaries and odd read siz
       assertEquals(out, plain);
     }
   }
+  // Past chunk 255 the counter carries into its next byte (a 16 MiB object).
+  const big = bytes(256 * CHUNK + 1);
+  const bigFile = await ageEncrypt(big, kr.recipients);
+  assertEquals(await readAll(await kr.decrypt(streamOf(bigFile, 1 << 20))), big);
   // The stream form of ageEncrypt gives the same kind of file.
   const streamed = await readAll(await ageEncrypt(streamOf(bytes(CHUNK * 2), 1000), kr.recipients));
   assertEquals(await readAll(await kr.decrypt(streamOf(streamed, 999))), bytes(CHUNK * 2));
@@ -122,6 +126,26 @@ Deno.test("age: another key is AgeIdentityMismatch; damage and truncation are Fo
     async () => await readAll(await kr.decrypt(streamOf(cut, 4096))),
     FormatError,
     "damaged or truncated",
+  );
+  // Two full chunks swapped, or bytes appended after the last chunk: authentication fails.
+  const headerLength = file.length - (3 * CHUNK + 100 + 4 * 16);
+  const swapped = file.slice();
+  swapped.set(file.subarray(headerLength, headerLength + CHUNK + 16), headerLength + CHUNK + 16);
+  swapped.set(
+    file.subarray(headerLength + CHUNK + 16, headerLength + 2 * (CHUNK + 16)),
+    headerLength,
+  );
+  await assertRejects(
+    async () => await readAll(await kr.decrypt(streamOf(swapped, 4096))),
+    FormatError,
+    "age payload chunk 0 fails authentication",
+  );
+  const appended = new Uint8Array(file.length + 20);
+  appended.set(file);
+  await assertRejects(
+    async () => await readAll(await kr.decrypt(streamOf(appended, 4096))),
+    FormatError,
+    "fails authentication",
   );
   const badHeader = file.slice();
   badHeader[30] ^= 0x20; // inside the recipient stanza line
