@@ -282,6 +282,27 @@ export function localFsError(
  */
 export function typedOsError(err: unknown): unknown {
   if (!(err instanceof Error) || err instanceof LitewardenError) return err;
-  const path = /: \w+ '([^']*)'(?: -> '[^']*')?$/.exec(err.message)?.[1];
-  return path === undefined ? err : localFsError(err, path, { doing: "access" });
+  const m = /: (\w+) '([^']*)'(?: -> '[^']*')?$/.exec(err.message);
+  if (!m) {
+    // Writes through an open file name no path; a full disk is still not a bug.
+    const full = isNoSpace(err);
+    if (!full) return err;
+    const message = full === "space"
+      ? "no space left on the local disk; free some space or choose another directory"
+      : "file size limit reached; raise the limit (ulimit -f) or choose another directory";
+    return new DiskFullError("", message, { cause: err });
+  }
+  const [, op, path] = m;
+  if (err instanceof Deno.errors.NotADirectory) {
+    return new UsageError(
+      `${path}: part of this path is a file, not a directory; give a path in a directory`,
+      { cause: err },
+    );
+  }
+  if (op === "mkdir" && err instanceof Deno.errors.AlreadyExists) {
+    return new UsageError(`${path} exists and is not a directory; give a path in a directory`, {
+      cause: err,
+    });
+  }
+  return localFsError(err, path, { doing: "access" });
 }

@@ -16,6 +16,7 @@ import {
   PermissionError,
   RefusedError,
   StorageError,
+  typedOsError,
   UsageError,
   worstExitCode,
   worstExitCodeOfKinds,
@@ -163,4 +164,36 @@ Deno.test("errors that are already typed, or not filesystem errors, pass through
   assertEquals(localFsError(typed, "/p"), typed);
   const other = new Error("something else");
   assertEquals(localFsError(other, "/p"), other);
+});
+
+Deno.test("an OS error no layer wrapped is still typed when it names a local path", async () => {
+  const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+  // Not a directory on the way: a usage error naming the path.
+  const notDir = typedOsError(
+    await failure(Deno.open("/dev/full/x.db", { write: true, create: true })),
+  );
+  assert(notDir instanceof UsageError);
+  assertMatch(
+    notDir.message,
+    /^\/dev\/full\/x\.db: part of this path is a file, not a directory; /,
+  );
+  // A file where a directory must be created.
+  const exists = typedOsError(await failure(Deno.mkdir("/dev/full", { recursive: true })));
+  assert(exists instanceof UsageError);
+  assertMatch(exists.message, /^\/dev\/full exists and is not a directory; /);
+  // sysfs refuses new files even to root: permission, naming the path.
+  const denied = typedOsError(
+    await failure(Deno.open("/sys/litewarden-x", { write: true, create: true })),
+  );
+  assert(denied instanceof PermissionError);
+  assertEquals(denied.path, "/sys/litewarden-x");
+  // A write through an open file names no path, but a full disk is still not a bug.
+  const f = await Deno.open("/dev/full", { write: true });
+  const full = typedOsError(await failure(f.write(new Uint8Array(8))));
+  f.close();
+  assert(full instanceof DiskFullError);
+  assertEquals(exitCodeOf(full), 10);
+  // Anything else stays what it was (exit 1, a bug to report).
+  const other = new Error("boom");
+  assertEquals(typedOsError(other), other);
 });

@@ -84,3 +84,42 @@ Deno.test("verify with a temp directory it may not write: exit 2 saying to set T
     "litewarden: permission denied: cannot create the temp directory /sys/litewarden-verify-*; set TMPDIR",
   );
 });
+
+Deno.test("restore -o under a file: exit 2 saying it is not a directory", async () => {
+  await using dir = await makeTempDir();
+  const replica = await replicateRandomBlobs(dir.path, 1);
+  const r = await runCli(["restore", `file://${replica}`, "-o", "/dev/full/db.sqlite3"]);
+  assertEquals(r.code, 2, r.stderr);
+  assertStringIncludes(r.stderr, "/dev/full");
+  assertStringIncludes(r.stderr, "not a directory; give a path in a directory");
+});
+
+Deno.test("verify past the file size limit: exit 10 from restore.apply, temp directory removed", async () => {
+  await using dir = await makeTempDir();
+  const replica = await replicateRandomBlobs(dir.path, 4);
+  const tmp = dir.join("tmp");
+  await Deno.mkdir(tmp);
+  const child = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `ulimit -f 1024 && exec "$0" run --no-code-cache -A "$1" verify "$2" --app none --json`,
+      Deno.execPath(),
+      MAIN,
+      `file://${replica}`,
+    ],
+    env: { NO_PROGRESS: "1", TMPDIR: tmp },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(child.stderr);
+  assertEquals(child.code, 10, stderr);
+  const doc = JSON.parse(new TextDecoder().decode(child.stdout)) as {
+    exitCode: number;
+    checks: { id: string; status: string; message: string }[];
+  };
+  assertEquals(doc.exitCode, 10);
+  const apply = doc.checks.find((c) => c.id === "restore.apply");
+  assertEquals(apply?.status, "fail");
+  assertMatch(apply!.message, /^file size limit reached writing .*: need about [\d,]+ bytes; /);
+  assertEquals(await Array.fromAsync(Deno.readDir(tmp)), []);
+});
