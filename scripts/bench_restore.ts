@@ -19,6 +19,8 @@
  *   --age           replicate with age encryption (a key pair made for the run): litewarden
  *                   restores with --age-identity, litestream from the config (the only form in
  *                   which it decrypts); compare with a run without it for the cost of decryption
+ *   --sftp          read the same replica through a local OpenSSH sshd (tests/support/sshd_server.ts)
+ *                   instead of as a file replica: both tools restore over SFTP (`type: sftp`)
  */
 import { parseArgs } from "node:util";
 import { generateAgeIdentity, recipientOf } from "../src/formats/age.ts";
@@ -36,6 +38,7 @@ import {
   pageCountOf,
 } from "../tests/support/sqlite_writer.ts";
 import { makeTempDir } from "../tests/support/tmp.ts";
+import { sftpReplicaConfig, startSftpServer } from "../tests/support/sshd_server.ts";
 
 const REPO = new URL("../", import.meta.url).pathname;
 const PAGE_SIZE = 4096;
@@ -54,13 +57,16 @@ const { values } = parseArgs({
     dir: { type: "string" },
     parallelism: { type: "string" },
     age: { type: "boolean", default: false },
+    sftp: { type: "boolean", default: false },
   },
 });
 const useAge = values.age;
 const sizeMb = Number(values["size-mb"]);
 const runs = Number(values.runs);
 if (!(sizeMb > 0) || !Number.isInteger(runs) || runs < 1) {
-  console.error("usage: bench_restore.ts [--size-mb N] [--runs N] [--dir PATH] [--parallelism N]");
+  console.error(
+    "usage: bench_restore.ts [--size-mb N] [--runs N] [--dir PATH] [--parallelism N] [--age] [--sftp]",
+  );
   Deno.exit(2);
 }
 const parallelismArgs = values.parallelism ? ["-parallelism", values.parallelism] : [];
@@ -245,6 +251,7 @@ function progress(text: string): void {
 // ---------------------------------------------------------------------------------------------
 
 const tmp = values.dir ? undefined : await makeTempDir("litewarden-bench-");
+let stopServer = async () => {};
 const dir = values.dir ?? tmp!.path;
 try {
   await Deno.mkdir(dir, { recursive: true });
@@ -267,8 +274,29 @@ try {
   await Deno.mkdir(outDir, { recursive: true });
   const url = fileReplicaUrl(built.replica);
   // Litestream decrypts only in config form; litewarden reads the URL with the identity file.
-  const lwSource = built.identityFile ? ["--age-identity", built.identityFile, url] : [url];
-  const lsSource = built.identityFile ? ["-config", built.config, built.dbPath] : [url];
+  let lwSource = built.identityFile ? ["--age-identity", built.identityFile, url] : [url];
+  let lsSource = built.identityFile ? ["-config", built.config, built.dbPath] : [url];
+  if (values.sftp) {
+    // The same directory through sshd, named in a config both tools read (with --age, the
+    // identity goes in it too: Litestream decrypts only in config form).
+    const server = await startSftpServer();
+    stopServer = () => server.stop();
+    const identity = built.identityFile
+      ? (await Deno.readTextFile(built.identityFile)).trim()
+      : undefined;
+    const config = await writeLitestreamConfig(dir, [{
+      path: built.dbPath,
+      replicas: [
+        sftpReplicaConfig(
+          server,
+          built.replica,
+          identity ? { age: { identities: [identity] } } : {},
+        ),
+      ],
+    }], { fileName: "sftp-litestream.yml" });
+    lwSource = lsSource = ["-config", config, built.dbPath];
+    console.log(`reading the replica over SFTP (sshd on ${server.hostPort})`);
+  }
   const statFile = `${dir}/time.txt`;
   const tools = {
     litewarden: (out: string) =>
@@ -363,6 +391,7 @@ try {
     }; litewarden timed as \`deno run -A --v8-flags=--max-semi-space-size=2 main.ts restore\`, including Deno start-up)`,
   );
 } finally {
+  await stopServer();
   await tmp?.cleanup();
 }
 

@@ -118,7 +118,7 @@ interface Ssh2Sftp {
   on(event: "error", cb: (err: Error) => void): void;
 }
 interface Ssh2Client {
-  on(event: "ready" | "close" | "end", cb: () => void): Ssh2Client;
+  on(event: "connect" | "ready" | "close" | "end", cb: () => void): Ssh2Client;
   on(event: "error", cb: (err: Ssh2Error) => void): Ssh2Client;
   connect(config: Record<string, unknown>): void;
   sftp(cb: Cb<Ssh2Sftp>): void;
@@ -224,10 +224,10 @@ export async function openSftpSession(opts: SshConnectOptions): Promise<SftpSess
       settled = true;
       reject(hostKeyError ?? connectionError(err));
     });
+    // Deno's node:net leaves Nagle on; with SSH's small packets that costs a delayed-ACK wait
+    // (~40 ms) per round trip: four in the login, one per SFTP read. Off as soon as TCP is up.
+    client.on("connect", () => client.setNoDelay(true));
     client.on("ready", () => {
-      // Deno's node:net leaves Nagle on; with SSH's small request packets that costs a
-      // delayed-ACK wait (~40 ms) per SFTP read.
-      client.setNoDelay(true);
       client.sftp((err, channel) => {
         settled = true;
         if (err) {
@@ -255,9 +255,19 @@ export async function openSftpSession(opts: SshConnectOptions): Promise<SftpSess
     };
     if (opts.password !== undefined) config.password = opts.password;
     if (opts.privateKey !== undefined) config.privateKey = opts.privateKey;
-    if (opts.hostKeyAlgorithms?.length) {
-      config.algorithms = { serverHostKey: opts.hostKeyAlgorithms };
-    }
+    config.algorithms = {
+      // Measured under Deno 2.9.6 on loopback: ssh2's own ChaCha20-Poly1305 reads ~1.4x faster
+      // than AES-GCM through node:crypto (per-packet cipher set-up); the rest as ssh2 orders them.
+      cipher: [
+        "chacha20-poly1305@openssh.com",
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+        "aes128-ctr",
+        "aes192-ctr",
+        "aes256-ctr",
+      ],
+      ...(opts.hostKeyAlgorithms?.length ? { serverHostKey: opts.hostKeyAlgorithms } : {}),
+    };
     client.connect(config);
   });
 

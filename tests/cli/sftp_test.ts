@@ -58,11 +58,12 @@ interface Replica {
 /** Two generations, each several WAL indexes, written through sshd by real Litestream. */
 async function replicate(tmp: TempDir, server: TestSftpServer): Promise<Replica> {
   const dbPath = tmp.join("app.db");
+  // A relative path, as on a storage box: below the login directory (the server's dataDir).
   const dir = `${server.dataDir}/vw/replica`;
   const config = await writeLitestreamConfig(tmp.path, [{
     path: dbPath,
     minCheckpointPageCount: 50,
-    replicas: [sftpReplica(server, dir)],
+    replicas: [sftpReplica(server, "vw/replica")],
   }]);
   const db = createWalDatabase(dbPath, { pageSize: 4096 });
   try {
@@ -167,7 +168,7 @@ Deno.test({
         outputs.push(r);
         assertEquals(r.code, 0, r.stderr);
         const replica = r.json.replicas[0];
-        assertEquals(replica.location, `sftp://${server.hostPort}${rep.dir}`);
+        assertEquals(replica.location, `sftp://${server.hostPort}/~/vw/replica`);
         assertEquals(replica.generations.map((g) => g.id).sort(), [...rep.generations].sort());
         assertEquals(replica.generations.find((g) => g.current)?.id, newGen);
       },
@@ -229,7 +230,7 @@ Deno.test({
       outputs.push(r);
       assertEquals(r.code, 0, r.stdout);
       assert(r.json.ok);
-      assertEquals(r.json.location, `sftp://${server.hostPort}${rep.dir}`);
+      assertEquals(r.json.location, `sftp://${server.hostPort}/~/vw/replica`);
       assertEquals(r.json.checks.filter((c) => c.status === "fail"), []);
       assert(r.json.checks.some((c) => c.id === "restore.apply" && c.status === "pass"));
     });

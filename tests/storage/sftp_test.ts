@@ -96,6 +96,9 @@ Deno.test({
       assertEquals(info.modified.getTime(), Math.floor(st.mtime!.getTime() / 1000) * 1000);
       // A missing root is an empty replica.
       assertEquals(await keys(storage({ path: `${server.dataDir}/missing` })), []);
+      // Relative paths (and none) are relative to the login directory, as Litestream's are.
+      assertEquals(await keys(storage({ path: "replica/a" })), ["x", "y/z"]);
+      assertEquals(await keys(storage({ path: "" }), "replica/b/"), ["replica/b/c/d"]);
     }),
 });
 

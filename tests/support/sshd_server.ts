@@ -7,7 +7,8 @@
  * The login user is the one running the tests (root in CI: `PermitRootLogin prohibit-password`
  * allows key logins). Running as root, sshd needs its privilege-separation directory `/run/sshd`,
  * which is created here when missing. SFTP is served by `internal-sftp`, so no login shell runs;
- * paths are absolute paths on this machine.
+ * absolute paths are paths on this machine, relative ones are relative to `dataDir` (the
+ * session's start directory).
  */
 import { join } from "node:path";
 import type { SftpReplicaTarget } from "../../src/config/target.ts";
@@ -29,7 +30,7 @@ export interface TestSftpServer extends AsyncDisposable {
   hostKey: string;
   /** A known_hosts file with the host key for `[127.0.0.1]:PORT`. */
   knownHostsPath: string;
-  /** A directory to put replicas in (removed on stop). */
+  /** A directory to put replicas in, and the SFTP login directory (removed on stop). */
   dataDir: string;
   /** The listening sshd's process id. */
   pid: number;
@@ -137,7 +138,8 @@ export async function startSftpServer(): Promise<TestSftpServer> {
     `PubkeyAuthentication yes`,
     `PermitRootLogin prohibit-password`,
     `AllowUsers ${user}`,
-    `Subsystem sftp internal-sftp`,
+    // The login directory of SFTP sessions, so relative replica paths land in dataDir.
+    `Subsystem sftp internal-sftp -d ${dataDir}`,
     `LogLevel ERROR`,
     `MaxStartups 100:30:200`,
     `MaxSessions 64`,
