@@ -4,6 +4,7 @@
  */
 import { s3TargetFor, startS3Server } from "../tests/support/s3_server.ts";
 import { S3Storage } from "../src/storage/s3.ts";
+import { bundleNewestTxid } from "./bundle_list.ts";
 
 const bundle = Deno.args[0];
 const root = new URL("../tests/fixtures/ltx/ltx-v0.5.2-block/nochecksum/ltx", import.meta.url)
@@ -20,20 +21,15 @@ try {
     }
   }
   storage.close?.();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-remote", "--no-npm", "--no-config", "-A", bundle, "list", "--json"]
-      .concat(`s3://bundle-check/db?endpoint=${server.endpoint}&force-path-style=true`),
-    env: { AWS_ACCESS_KEY_ID: "bundle", AWS_SECRET_ACCESS_KEY: "check-secret", NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const txid = out.code === 0
-    ? (JSON.parse(text) as { newest?: { txid?: string } }).newest?.txid
-    : "";
+  const { txid, report } = await bundleNewestTxid(
+    bundle,
+    `s3://bundle-check/db?endpoint=${server.endpoint}&force-path-style=true`,
+    { AWS_ACCESS_KEY_ID: "bundle", AWS_SECRET_ACCESS_KEY: "check-secret" },
+  );
   if (txid === "0000000000000004") {
     code = 0;
   } else {
-    console.error(`bundle check failed: list on S3 exited ${out.code}`);
-    console.error(text, new TextDecoder().decode(out.stderr));
+    console.error(`bundle check failed: list on S3 gave ${report}`);
   }
 } finally {
   await server.stop();

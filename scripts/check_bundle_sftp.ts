@@ -4,6 +4,7 @@
  * Usage: deno run -A scripts/check_bundle_sftp.ts BUNDLE (skips, exit 0, when sshd is missing).
  */
 import { haveSshd, startSftpServer } from "../tests/support/sshd_server.ts";
+import { bundleNewestTxid } from "./bundle_list.ts";
 
 const bundle = Deno.args[0];
 if (!haveSshd()) {
@@ -18,24 +19,18 @@ try {
   const dir = `${server.dataDir}/db`;
   const cp = await new Deno.Command("cp", { args: ["-a", fixture, dir] }).output();
   if (!cp.success) throw new Error("cannot copy the LTX fixture");
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-remote", "--no-npm", "--no-config", "-A", bundle, "list", "--json"]
-      .concat(`sftp://${server.user}@${server.hostPort}${dir}`),
-    env: {
+  const { txid, report } = await bundleNewestTxid(
+    bundle,
+    `sftp://${server.user}@${server.hostPort}${dir}`,
+    {
       LITEWARDEN_SFTP_KEY_PATH: server.keyPath,
       LITEWARDEN_SFTP_KNOWN_HOSTS: server.knownHostsPath,
-      NO_COLOR: "1",
     },
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const txid = out.code === 0
-    ? (JSON.parse(text) as { newest?: { txid?: string } }).newest?.txid
-    : "";
+  );
   if (txid === "0000000000000004") {
     code = 0;
   } else {
-    console.error(`bundle check failed: list on SFTP exited ${out.code}`);
-    console.error(text, new TextDecoder().decode(out.stderr));
+    console.error(`bundle check failed: list on SFTP gave ${report}`);
   }
 } finally {
   await server.stop();

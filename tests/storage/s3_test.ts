@@ -22,6 +22,7 @@ import {
   type S3StorageOptions,
 } from "../../src/storage/s3.ts";
 import { readAll } from "../../src/storage/storage.ts";
+import { bytes } from "../support/bytes.ts";
 import {
   decodeNumericEntities,
   s3TargetFor,
@@ -35,17 +36,6 @@ import {
 const EXTERNAL = Boolean(Deno.env.get("LITEWARDEN_TEST_S3_URL"));
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
 const ACCESS_KEY = "AKIALITEWARDENTEST01";
-
-/** Deterministic test bytes. */
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 const text = (s: string) => new TextEncoder().encode(s);
 

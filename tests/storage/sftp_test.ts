@@ -4,6 +4,7 @@
  * and fingerprints, mismatches), authentication failures, and downloads that survive a cut
  * connection. Skipped when sshd is not installed (`.ci/run` installs it).
  */
+import { bytes } from "../support/bytes.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../support/assert.ts";
 import { ExitCode, LitewardenError } from "../../src/errors.ts";
 import { openStorage } from "../../src/storage/open.ts";
@@ -12,6 +13,7 @@ import { SftpStorage, type SftpStorageOptions } from "../../src/storage/sftp.ts"
 import { readAll } from "../../src/storage/storage.ts";
 import type { SftpReplicaTarget } from "../../src/config/target.ts";
 import {
+  generateKey,
   haveSshd,
   sessionPids,
   sftpTarget,
@@ -21,16 +23,6 @@ import {
 
 const ignore = !haveSshd();
 const FAST: SftpStorageOptions = { retryBaseDelayMs: 5, retryMaxDelayMs: 20 };
-
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 async function withServer(
   fn: (
@@ -206,11 +198,7 @@ Deno.test({
       );
       assertMatch(unknown.message, /ssh-keyscan -p \d+ 127\.0\.0\.1/);
       // Another key for this host: a mismatch, never silently accepted.
-      const other = `${server.dataDir}/other_host_key`;
-      await new Deno.Command("ssh-keygen", {
-        args: ["-q", "-t", "ed25519", "-N", "", "-f", other],
-      }).output();
-      const otherLine = (await Deno.readTextFile(`${other}.pub`)).split(" ").slice(0, 2).join(" ");
+      const otherLine = await generateKey(`${server.dataDir}/other_host_key`);
       const wrongKnown = `${server.dataDir}/known_hosts_wrong`;
       await Deno.writeTextFile(wrongKnown, `[127.0.0.1]:${server.port} ${otherLine}\n`);
       await expectError(
@@ -249,9 +237,7 @@ Deno.test({
       assert(!err.message.includes(password));
       // A key the server does not know.
       const stranger = `${server.dataDir}/stranger`;
-      await new Deno.Command("ssh-keygen", {
-        args: ["-q", "-t", "ed25519", "-N", "", "-f", stranger],
-      }).output();
+      await generateKey(stranger);
       await expectError(
         keys(storage({ keyPath: stranger })),
         ExitCode.storage,
@@ -260,9 +246,7 @@ Deno.test({
       );
       // A passphrase-protected key (Litestream cannot use one either) and a missing file.
       const locked = `${server.dataDir}/locked`;
-      await new Deno.Command("ssh-keygen", {
-        args: ["-q", "-t", "ed25519", "-N", "secret-phrase", "-f", locked],
-      }).output();
+      await generateKey(locked, "", "secret-phrase");
       await expectError(keys(storage({ keyPath: locked })), ExitCode.usage, "passphrase");
       await expectError(
         keys(storage({ keyPath: `${server.dataDir}/nope` })),

@@ -85,6 +85,12 @@ async function waitForPort(port: number, child: Deno.ChildProcess, log: () => st
   throw new Error(`sshd did not listen on 127.0.0.1:${port} within 10 s:\n${log()}`);
 }
 
+/** Writes an ed25519 key pair (`path`, `path.pub`) with `ssh-keygen`; no passphrase by default. */
+export async function generateKey(path: string, comment = "", passphrase = ""): Promise<string> {
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", path]);
+  return (await Deno.readTextFile(`${path}.pub`)).trim().split(/\s+/).slice(0, 2).join(" ");
+}
+
 /** Starts sshd; call `stop()` (or `await using`) when done. */
 export async function startSftpServer(): Promise<TestSftpServer> {
   const dir: TempDir = await makeTempDir("litewarden-sshd-");
@@ -92,32 +98,10 @@ export async function startSftpServer(): Promise<TestSftpServer> {
   // for some checks; the temp dir is 0700 already.
   const hostKeyPath = dir.join("ssh_host_ed25519_key");
   const keyPath = dir.join("id_ed25519");
-  await run("ssh-keygen", [
-    "-q",
-    "-t",
-    "ed25519",
-    "-N",
-    "",
-    "-C",
-    "litewarden-test-host",
-    "-f",
-    hostKeyPath,
-  ]);
-  await run("ssh-keygen", [
-    "-q",
-    "-t",
-    "ed25519",
-    "-N",
-    "",
-    "-C",
-    "litewarden-test",
-    "-f",
-    keyPath,
-  ]);
+  const hostKey = await generateKey(hostKeyPath, "litewarden-test-host");
+  await generateKey(keyPath, "litewarden-test");
   const authorizedKeys = dir.join("authorized_keys");
   await Deno.copyFile(`${keyPath}.pub`, authorizedKeys);
-  const hostKey = (await Deno.readTextFile(`${hostKeyPath}.pub`)).trim().split(/\s+/).slice(0, 2)
-    .join(" ");
   const user = await currentUser();
   if (Deno.uid() === 0) await Deno.mkdir("/run/sshd", { recursive: true, mode: 0o755 });
 
