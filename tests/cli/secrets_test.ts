@@ -6,6 +6,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
+import { withEnv } from "../support/env.ts";
 import { startS3Server, uploadTree } from "../support/s3_server.ts";
 import { haveSshd, startSftpServer } from "../support/sshd_server.ts";
 import { makeTempDir } from "../support/tmp.ts";
@@ -174,14 +175,14 @@ Deno.test({
     const cp = await new Deno.Command("cp", { args: ["-a", SAMPLE, replica] }).output();
     assert(cp.success);
     const url = (path: string) => `sftp://${server.user}:${PASSWORD}@${server.hostPort}${path}`;
-    const env = ["LITEWARDEN_SFTP_KEY_PATH", "LITEWARDEN_SFTP_KNOWN_HOSTS"] as const;
-    const saved = env.map((k) => Deno.env.get(k));
-    Deno.env.set("LITEWARDEN_SFTP_KNOWN_HOSTS", server.knownHostsPath);
+    const known = { LITEWARDEN_SFTP_KNOWN_HOSTS: server.knownHostsPath };
+    const withKey = { ...known, LITEWARDEN_SFTP_KEY_PATH: server.keyPath };
+    const cli = (env: Record<string, string | undefined>, args: string[]) =>
+      withEnv(env, () => runCli(args));
     try {
       await t.step("verify with password and key: passes, nothing leaks", async () => {
-        Deno.env.set("LITEWARDEN_SFTP_KEY_PATH", server.keyPath);
         const metrics = dir.join("sftp.prom");
-        const r = await runCli([
+        const r = await cli(withKey, [
           "verify",
           url(replica),
           "--json",
@@ -199,12 +200,14 @@ Deno.test({
       await t.step("no backup at the path, and a refused password: nothing leaks", async () => {
         for (const cmd of ["list", "verify", "restore"]) {
           const out = cmd === "restore" ? ["-o", dir.join("restored.db")] : [];
-          const r = await runCli([cmd, url(`${server.dataDir}/nothing`), "--json", ...out]);
+          const r = await cli(withKey, [cmd, url(`${server.dataDir}/nothing`), "--json", ...out]);
           assertEquals(r.code, 3, `${cmd}: ${r.stdout}${r.stderr}`);
           noLeak(r.stdout + r.stderr, `${cmd} output`);
         }
-        Deno.env.delete("LITEWARDEN_SFTP_KEY_PATH");
-        const r = await runCli(["list", url(replica)]);
+        const r = await cli({ ...known, LITEWARDEN_SFTP_KEY_PATH: undefined }, [
+          "list",
+          url(replica),
+        ]);
         assertEquals(r.code, 4, r.stderr);
         assertStringIncludes(r.stderr, "authentication refused");
         noLeak(r.stdout + r.stderr, "list output");
@@ -225,14 +228,11 @@ Deno.test({
             "",
           ].join("\n"),
         );
-        const r = await runCli(["list", "--config", config, "--json"]);
+        const r = await cli(known, ["list", "--config", config, "--json"]);
         assertEquals(r.code, 4, r.stdout + r.stderr);
         noLeak(r.stdout + r.stderr, "list output");
       });
     } finally {
-      env.forEach((k, i) =>
-        saved[i] === undefined ? Deno.env.delete(k) : Deno.env.set(k, saved[i]!)
-      );
       await rx.stop();
     }
   },

@@ -8,6 +8,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { type CliResult, runCli, runCliJson } from "../support/cli.ts";
+import { withEnv } from "../support/env.ts";
 import {
   fileReplicaObjects,
   litestreamRestore,
@@ -205,12 +206,11 @@ Deno.test({
 
     await t.step("the URL form, with the key and known_hosts from the environment", async () => {
       const out = tmp.join("url-form.db");
-      const saved = ["LITEWARDEN_SFTP_KEY_PATH", "LITEWARDEN_SFTP_KNOWN_HOSTS"].map((k) =>
-        [k, Deno.env.get(k)] as const
-      );
-      Deno.env.set("LITEWARDEN_SFTP_KEY_PATH", server.keyPath);
-      Deno.env.set("LITEWARDEN_SFTP_KNOWN_HOSTS", server.knownHostsPath);
-      try {
+      const env = {
+        LITEWARDEN_SFTP_KEY_PATH: server.keyPath,
+        LITEWARDEN_SFTP_KNOWN_HOSTS: server.knownHostsPath,
+      };
+      await withEnv(env, async () => {
         const url = `sftp://${server.user}@${server.hostPort}${rep.dir}`;
         const r = await lw("restore", url, "-o", out);
         assertEquals(r.code, 0, r.stderr);
@@ -218,9 +218,7 @@ Deno.test({
         const ls = await litestreamRestore(["-config", rep.config, "-o", latest, rep.dbPath]);
         assertEquals(ls.code, 0, ls.stderr);
         assertEquals(await sha256(out), await sha256(latest));
-      } finally {
-        for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
-      }
+      });
     });
 
     await t.step("verify passes every layer on the sftp replica", async () => {
@@ -263,18 +261,13 @@ Deno.test({
         path: rep.dbPath,
         replicas: [sftpReplica(server, rep.dir, { "host-key": undefined })],
       }], { fileName: "no-host-key.yml" });
-      const saved = Deno.env.get("LITEWARDEN_SFTP_KNOWN_HOSTS");
-      Deno.env.set("LITEWARDEN_SFTP_KNOWN_HOSTS", tmp.join("empty_known_hosts"));
-      try {
+      const env = { LITEWARDEN_SFTP_KNOWN_HOSTS: tmp.join("empty_known_hosts") };
+      await withEnv(env, async () => {
         const r = await lw("list", rep.dbPath, "--config", config);
         assertEquals(r.code, 4, r.stderr);
         assertStringIncludes(r.stderr, `host key of ${server.hostPort} is not known`);
         assertEquals(r.stderr.trim().split("\n").length, 1);
-      } finally {
-        saved === undefined
-          ? Deno.env.delete("LITEWARDEN_SFTP_KNOWN_HOSTS")
-          : Deno.env.set("LITEWARDEN_SFTP_KNOWN_HOSTS", saved);
-      }
+      });
     });
 
     await t.step("a wrong password alone is exit 4 and never printed", async () => {
@@ -305,12 +298,11 @@ Deno.test({
     const dir = `${server.dataDir}/v05`;
     const cp = await new Deno.Command("cp", { args: ["-a", fixture, dir] }).output();
     assert(cp.success);
-    const saved = ["LITEWARDEN_SFTP_KEY_PATH", "LITEWARDEN_SFTP_HOST_KEY"].map((k) =>
-      [k, Deno.env.get(k)] as const
-    );
-    Deno.env.set("LITEWARDEN_SFTP_KEY_PATH", server.keyPath);
-    Deno.env.set("LITEWARDEN_SFTP_HOST_KEY", server.hostKey);
-    try {
+    const env = {
+      LITEWARDEN_SFTP_KEY_PATH: server.keyPath,
+      LITEWARDEN_SFTP_HOST_KEY: server.hostKey,
+    };
+    await withEnv(env, async () => {
       const url = `sftp://${server.user}@${server.hostPort}${dir}`;
       const file = `file://${fixture}`;
       const list = await runCliJson<{ newest: { txid: string } }>(["list", url, "--json"]);
@@ -325,8 +317,6 @@ Deno.test({
         assertEquals(rb.code, 0, rb.stderr);
         assertEquals(await sha256(a), await sha256(b), `restore ${point.join(" ") || "latest"}`);
       }
-    } finally {
-      for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
-    }
+    });
   },
 });
