@@ -55,6 +55,12 @@ export interface SftpStorageOptions {
   readChunkBytes?: number;
   /** Read requests kept in flight per download (default 4). */
   readAhead?: number;
+  /**
+   * An SFTP request (a read included) unanswered this long drops the connection, which is then
+   * reopened and the request retried or the download resumed (default 60 s). Keep-alives only
+   * catch a dead peer, not a server that answers them but stalls a request.
+   */
+  requestTimeoutMs?: number;
 }
 
 const DEFAULTS: Required<SftpStorageOptions> = {
@@ -65,6 +71,7 @@ const DEFAULTS: Required<SftpStorageOptions> = {
   keepaliveMs: 15_000,
   readChunkBytes: 64 << 10,
   readAhead: 4,
+  requestTimeoutMs: 60_000,
 };
 
 /** Parallel unlinks per delete call (pipelined on the one channel). */
@@ -175,7 +182,7 @@ export class SftpStorage implements Storage {
     const start = range?.offset ?? 0;
     const open = await this.openForRead(key);
     if (start > open.size || (range?.length !== undefined && start >= open.size)) {
-      await closeQuietly(open);
+      closeQuietly(open);
       const asked = range?.length === undefined
         ? `${start}-`
         : `${start}-${start + range.length - 1}`;
@@ -199,19 +206,19 @@ export class SftpStorage implements Storage {
         next += len;
       }
     };
-    const drop = async () => {
-      const old = inflight;
+    // Requests already sent are abandoned, not awaited: on a stalled connection they never
+    // settle, and their late answers (or errors) go nowhere (each has a catch attached).
+    const drop = () => {
       inflight = [];
-      await Promise.allSettled(old.map((r) => r.p));
     };
-    const finish = async () => {
-      await drop();
-      await closeQuietly(open);
+    const finish = () => {
+      drop();
+      closeQuietly(open);
     };
     const body = new ReadableStream<Uint8Array>({
       pull: async (ctrl) => {
         if (pos >= end) {
-          await finish();
+          finish();
           ctrl.close();
           return;
         }
@@ -219,21 +226,21 @@ export class SftpStorage implements Storage {
         const head = inflight[0];
         let data: Uint8Array;
         try {
-          data = await head.p;
+          data = await this.answered(open.session, head.p);
         } catch (err) {
-          await finish();
+          finish();
           if (err instanceof SshError && err.kind === "network") this.forget(open.session);
           throw this.mapped(err, { op: "get", key, what: `read ${key}` });
         }
         inflight.shift();
         if (data.length === 0) {
           // The file ended before the size fstat gave; the wrapper sees the missing bytes.
-          await finish();
+          finish();
           ctrl.close();
           return;
         }
         // After a short read, the requests already sent start at the wrong offsets.
-        if (data.length < head.len) await drop();
+        if (data.length < head.len) drop();
         pos += data.length;
         ctrl.enqueue(data);
       },
@@ -489,7 +496,7 @@ export class SftpStorage implements Storage {
     for (let attempt = 1;; attempt++) {
       const s = await this.connect();
       try {
-        return await op(s);
+        return await this.answered(s, op(s));
       } catch (err) {
         if (err instanceof SshError && err.kind === "network" && attempt < this.opts.maxAttempts) {
           this.forget(s);
@@ -524,6 +531,19 @@ export class SftpStorage implements Storage {
       `SFTP request failed (${ctx.what} in ${this.location}): ${err.reason}`,
       failure,
     );
+  }
+
+  /** `p`, or a network error (and the session dropped) when it takes too long. */
+  private answered<T>(s: SftpSession, p: Promise<T>): Promise<T> {
+    const ms = this.opts.requestTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.forget(s);
+        reject(new SshError("network", `no answer within ${ms / 1000} s`));
+      }, ms);
+    });
+    return Promise.race([p, stalled]).finally(() => clearTimeout(timer));
   }
 
   private backoff(attempt: number): Promise<void> {
@@ -565,10 +585,11 @@ interface OpenFile {
   closed: boolean;
 }
 
-async function closeQuietly(open: OpenFile): Promise<void> {
+/** Closes the handle once, without waiting: a stalled connection would never answer. */
+function closeQuietly(open: OpenFile): void {
   if (open.closed) return;
   open.closed = true;
-  if (!open.session.closed) await open.session.close(open.handle).catch(() => {});
+  if (!open.session.closed) open.session.close(open.handle).catch(() => {});
 }
 
 /** NO_SUCH_FILE from a request; callers turn it into "empty", "ignore" or "damaged". */

@@ -338,12 +338,20 @@ export async function openSftpSession(opts: SshConnectOptions): Promise<SftpSess
       await call<void>((cb) => sftp.rename(from, to, cb));
     },
     end: async () => {
-      if (!closed) {
-        client.end();
-        const timer = setTimeout(() => client.destroy(), 2000);
-        await closedPromise;
-        clearTimeout(timer);
-      }
+      if (closed) return;
+      client.end();
+      // A peer that stopped answering never completes the goodbye: destroy the socket, and do
+      // not wait for a close event longer than that either.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          client.destroy();
+          closed = true;
+          resolve();
+        }, 2000);
+      });
+      await Promise.race([closedPromise, late]);
+      clearTimeout(timer);
     },
   };
 }

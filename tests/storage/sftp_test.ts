@@ -300,6 +300,45 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "SFTP: a session that stops answering (SIGSTOP) is dropped after the request timeout and the download resumes",
+  ignore,
+  fn: () =>
+    withServer(async (server, storage) => {
+      const data = bytes(1_000_000, 5);
+      await write(`${server.dataDir}/replica/big`, data);
+      const s = storage({}, {
+        ...FAST,
+        readChunkBytes: 16 << 10,
+        readAhead: 2,
+        requestTimeoutMs: 500,
+      });
+      const reader = (await s.get("big")).getReader();
+      const first = await reader.read();
+      assert(!first.done);
+      const [pid] = await sessionPids(server);
+      Deno.kill(pid, "SIGSTOP");
+      try {
+        const parts = [first.value];
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) break;
+          parts.push(r.value);
+        }
+        const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        parts.reduce((at, p) => (all.set(p, at), at + p.length), 0);
+        assertEquals(all.length, data.length);
+        assert(all.every((b, i) => b === data[i]), "bytes differ after the resume");
+        // The rest came over a second session.
+        const again = await sessionPids(server);
+        assert(again.length >= 2, `a second session: ${again}`);
+      } finally {
+        Deno.kill(pid, "SIGKILL");
+      }
+    }),
+});
+
+Deno.test({
   name: "SFTP: a server that is gone is exit 4 after bounded retries, naming host and port",
   ignore,
   fn: async () => {
