@@ -5,7 +5,8 @@
 #   1. No database on disk: `litewarden restore --if-db-not-exists --if-replica-exists` from the
 #      replica in $LITESTREAM_CONFIG. Finding no backup is fine only on a genuine first boot: once
 #      a backup has been seen there (the replica marker), a missing or empty replica stops the
-#      container (exit 3) instead of starting the app on an empty database.
+#      container (exit 3) instead of starting the app on an empty database; a replica whose newest
+#      point is older than the one seen before stops it too (exit 5), unless the loss is accepted.
 #   2. A database on disk (just restored, or left from an earlier start of this container):
 #      `litewarden verify --file` on it. A failure stops the container.
 #   3. `exec litestream replicate -exec "<app>"`. When nothing was restored, `litewarden mark`
@@ -23,6 +24,11 @@
 #   LITEWARDEN_APP_COMMAND                the app, when no arguments are given [/start.sh]
 #   LITEWARDEN_ALLOW_FRESH_START=1        start empty although a backup was seen before
 #   LITEWARDEN_EXPECT_REPLICA=1           a backup must exist: no first-boot exception at all
+#                                         (with LITEWARDEN_ALLOW_FRESH_START=1: start over)
+#   LITEWARDEN_ON_DAMAGE=restore-newest-intact
+#                                         read by restore: when the replica's newest point is
+#                                         older than the one seen before, restore it anyway
+#                                         (logged with the span lost) instead of refusing (exit 5)
 #   LITEWARDEN_START_ON_VERIFY_FAILURE=1  start the app even when verify fails (logged)
 #   LITEWARDEN_VERIFY_ARGS                arguments of `verify --file`, split on spaces
 #                                         [--app vaultwarden]
@@ -92,7 +98,9 @@ trap 'exit 130' INT TERM
 # 1. Restore when there is no database. stderr is kept to quote litewarden's reason on failure.
 restored=0
 if [ ! -e "$db" ]; then
-  if is_true "${LITEWARDEN_EXPECT_REPLICA:-}"; then
+  # EXPECT drops the first-boot exception; with ALLOW_FRESH_START as well, the operator starts
+  # over on purpose, and restore's own fresh-start rule applies (README: start over).
+  if is_true "${LITEWARDEN_EXPECT_REPLICA:-}" && ! is_true "${LITEWARDEN_ALLOW_FRESH_START:-}"; then
     if_replica_exists=""
   else
     if_replica_exists="--if-replica-exists"
@@ -104,6 +112,9 @@ if [ ! -e "$db" ]; then
     # litewarden's last error line becomes the reason; everything else it said goes first.
     why=$(sed -n 's/^litewarden: //p' "$tmp/err" | tail -n 1)
     grep -vxF "litewarden: $why" "$tmp/err" >&2
+    if [ "$rc" -eq 3 ] && [ -z "$if_replica_exists" ]; then
+      why="${why:-no backup found}; LITEWARDEN_EXPECT_REPLICA=1 requires a backup (to start over on purpose, start once with LITEWARDEN_EXPECT_REPLICA=1 and LITEWARDEN_ALLOW_FRESH_START=1)"
+    fi
     stop "restore failed (exit $rc, $(meaning "$rc")): ${why:-see above}" "$rc"
   fi
   cat "$tmp/err" >&2

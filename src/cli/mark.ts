@@ -36,6 +36,18 @@ export interface MarkOptions {
 /** The env var that allows a fresh start over a lost backup, like `--allow-fresh-start`. */
 export const ALLOW_FRESH_START_ENV = "LITEWARDEN_ALLOW_FRESH_START";
 
+/**
+ * The gate's opt-in to start from older data than it saw before: `LITEWARDEN_ON_DAMAGE=`
+ * `restore-newest-intact`, like `restore --accept-loss`.
+ */
+export const ON_DAMAGE_ENV = "LITEWARDEN_ON_DAMAGE";
+export const ON_DAMAGE_RESTORE_NEWEST_INTACT = "restore-newest-intact";
+
+/** Whether the operator accepted losing data via the environment (see `ON_DAMAGE_ENV`). */
+export function lossAcceptedByEnv(): boolean {
+  return Deno.env.get(ON_DAMAGE_ENV)?.trim() === ON_DAMAGE_RESTORE_NEWEST_INTACT;
+}
+
 /** True for `1`, `true`, `yes` (any case): how the container's switches are read. */
 export function envFlag(name: string): boolean {
   return /^(1|true|yes)$/i.test(Deno.env.get(name)?.trim() ?? "");
@@ -51,28 +63,42 @@ export function describeMarker(m: ReplicaMarker): string {
   return `last seen ${when(m.lastSeen)}${newest}`;
 }
 
+/** The newest point the marker recorded, when it is newer than `point` (a rollback). */
+export function rolledBackFrom(
+  marker: ReplicaMarker | undefined,
+  point: Date,
+): Date | undefined {
+  const seen = marker?.newestPoint ? new Date(marker.newestPoint) : undefined;
+  return seen && !Number.isNaN(seen.getTime()) && point.getTime() < seen.getTime()
+    ? seen
+    : undefined;
+}
+
 /**
  * Writes (or refreshes) the marker after a backup was seen at `point`. Returns the previous marker.
- * Warns on stderr when the newest point is older than the one seen before: part of the backup
- * is gone (a deleted generation, a restored bucket), and the restore is older than expected.
+ * When the newest point is older than the one seen before, part of the backup is gone (a deleted
+ * generation, a restored bucket): the marker keeps the newer point, so the next start still
+ * knows, unless `acceptLoss` (the operator chose to go on from the older point).
  */
 export async function refreshMarker(
   storage: Storage,
   point: Date,
   output: Output,
+  acceptLoss = false,
 ): Promise<ReplicaMarker | undefined> {
   const previous = await readMarker(storage);
-  const seenBefore = previous?.newestPoint ? new Date(previous.newestPoint) : undefined;
-  if (previous && seenBefore && point.getTime() < seenBefore.getTime()) {
+  const seenBefore = rolledBackFrom(previous, point);
+  // An accepted loss was announced by the command that accepted it.
+  if (previous && seenBefore && !acceptLoss) {
     output.err(
       `litewarden: warning: the newest restorable point at ${storage.location} (${
         formatTime(point)
       }) is older than the one seen there before (${
         describeMarker(previous)
-      }): part of the backup is gone; check the bucket before trusting this database`,
+      }): part of the backup is gone; the marker keeps the newer point; check the bucket before trusting this database`,
     );
   }
-  await writeMarker(storage, previous, point);
+  await writeMarker(storage, previous, seenBefore && !acceptLoss ? undefined : point);
   return previous;
 }
 

@@ -10,8 +10,7 @@ import { verifyCommand } from "./verify.ts";
 import { pruneCommand } from "./prune.ts";
 import { snapshotDiffCommand } from "./snapshot_diff.ts";
 import { withStorageScope } from "../storage/open.ts";
-
-export const VERSION = "0.1.0";
+import { runVersion, versionCommand } from "./version.ts";
 
 /** Builds the CLI, runs one command and returns its exit code (never calls Deno.exit). */
 export async function run(args: string[], output: Output = consoleOutput): Promise<number> {
@@ -32,7 +31,10 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
     .description(
       "Stands guard over Litestream replicas of SQLite databases: list, verify, restore, prune, mark.",
     )
-    .version(VERSION)
+    .option("--version", "print the version (with --json: also Deno's and the git revision)")
+    .option("--json", "with --version: as JSON")
+    // Top-level options only before the command: `verify --json` stays verify's.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput(outputConfig)
     .showSuggestionAfterError();
@@ -42,6 +44,12 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   program.addCommand(pruneCommand(output, done));
   program.addCommand(markCommand(output, done));
   program.addCommand(snapshotDiffCommand(output, done));
+  program.addCommand(versionCommand(output, done));
+  program.action(async () => {
+    const opts = program.opts();
+    if (!opts.version) program.help({ error: true });
+    done(await runVersion({ json: opts.json }, output));
+  });
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput(outputConfig).showSuggestionAfterError();
   }

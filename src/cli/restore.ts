@@ -1,10 +1,10 @@
 import { formatIndex } from "../formats/v03_layout.ts";
 import { Option } from "commander";
 import { describeTarget } from "../config/target.ts";
-import { ExitCode, NoBackupError, UsageError } from "../errors.ts";
+import { DamagedError, ExitCode, NoBackupError, UsageError } from "../errors.ts";
 import { parentDir, syncDir, tempPathFor } from "../lib/atomic_write.ts";
 import { removeStaleTemps } from "../lib/stale_temps.ts";
-import { formatBytes, formatTime } from "../lib/format.ts";
+import { formatAge, formatBytes, formatTime } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
 import { Progress } from "../report/progress.ts";
 import { listReplica } from "../replica/listing.ts";
@@ -17,8 +17,17 @@ import type { RestorePoint } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
-import { ALLOW_FRESH_START_ENV, describeMarker, envFlag, refreshMarker } from "./mark.ts";
-import { cleanupOnSignal, existingOutputs, refuseOverwrite } from "./safe_output.ts";
+import {
+  ALLOW_FRESH_START_ENV,
+  describeMarker,
+  envFlag,
+  lossAcceptedByEnv,
+  ON_DAMAGE_ENV,
+  ON_DAMAGE_RESTORE_NEWEST_INTACT,
+  refreshMarker,
+  rolledBackFrom,
+} from "./mark.ts";
+import { cleanupOnSignal, existingOutputs, refuseInUse, refuseOverwrite } from "./safe_output.ts";
 import { parseParallelism, replicaCommand } from "./options.ts";
 import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
@@ -35,6 +44,7 @@ export interface RestoreOptions {
   ifDbNotExists?: boolean;
   dryRun?: boolean;
   allowFreshStart?: boolean;
+  acceptLoss?: boolean;
   parallelism: string;
   force?: boolean;
   json?: boolean;
@@ -65,6 +75,10 @@ export function restoreCommand(output: Output, done: (code: number) => void) {
       "--allow-fresh-start",
       `with --if-replica-exists: exit 0 even though a backup was seen there before (also ${ALLOW_FRESH_START_ENV}=1)`,
     )
+    .option(
+      "--accept-loss",
+      `with --if-replica-exists: restore the newest point even when it is older than the one seen there before, and record it (also ${ON_DAMAGE_ENV}=${ON_DAMAGE_RESTORE_NEWEST_INTACT})`,
+    )
     .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
     .option("--force", "replace an existing output and its -wal/-shm files")
     .option("--dry-run", "print the restore point and the objects it needs; download nothing")
@@ -77,7 +91,10 @@ Litestream's single-dash spellings (-config, -o, -timestamp, -index, -txid, -gen
 With --if-replica-exists (the container gate) restore records in the replica that a backup was
 seen (.litewarden/replica-seen.json, see \`litewarden mark\`). Once that marker exists, finding no
 backup is exit 3 ("a backup was seen there before"), not a first boot; --allow-fresh-start or
-${ALLOW_FRESH_START_ENV}=1 starts empty anyway.
+${ALLOW_FRESH_START_ENV}=1 starts empty anyway. When the newest restorable point is older than the
+one the marker recorded (part of the backup vanished), it refuses with exit 5 naming both points;
+--accept-loss or ${ON_DAMAGE_ENV}=${ON_DAMAGE_RESTORE_NEWEST_INTACT} restores the older point and
+records it.
 
 Examples:
   litewarden restore /data/db.sqlite3 --config /etc/litestream.yml --if-db-not-exists
@@ -147,6 +164,7 @@ export async function runRestore(
     return ExitCode.ok;
   }
   if (existing.length > 0 && !opts.force && !opts.dryRun) refuseOverwrite(existing, absOut);
+  if (existing.length > 0 && !opts.dryRun) refuseInUse(existing, absOut);
 
   // Pick the replica whose newest point is newest (Litestream compares replicas the same way).
   let best: { storage: Storage; listing: ReplicaListing; chosen: ChosenPlan } | undefined;
@@ -222,6 +240,11 @@ export async function runRestore(
   for (const d of best.listing.damaged) {
     output.err(`litewarden: warning: damaged, left out of the restore plan: ${d.message}`);
   }
+  const acceptLoss = opts.acceptLoss === true ||
+    (opts.ifReplicaExists === true && lossAcceptedByEnv());
+  if (opts.ifReplicaExists) {
+    await refuseRollback(best.storage, best.chosen.point, req, acceptLoss, output);
+  }
   if (opts.dryRun) {
     const objects = planObjects(best.chosen);
     const bytes = objects.reduce((n, o) => n + o.size, 0);
@@ -271,6 +294,8 @@ export async function runRestore(
       onObject: () => progress.addObject(),
     });
     progress.done();
+    // Looked at again: the app or Litestream may have started while the download ran.
+    if (existing.length > 0) refuseInUse(existing, absOut);
     if (opts.force) {
       for (const p of existing) if (p !== absOut) await Deno.remove(p).catch(() => {});
     }
@@ -279,7 +304,9 @@ export async function runRestore(
     // The gate remembers that this replica held a backup (best effort: never fails the restore).
     if (opts.ifReplicaExists) {
       const location = best.listing.location;
-      await refreshMarker(best.storage, result.point.time, output).catch((err: unknown) =>
+      await refreshMarker(best.storage, result.point.time, output, acceptLoss).catch((
+        err: unknown,
+      ) =>
         output.err(
           `litewarden: warning: could not record the replica marker at ${location}: ${
             err instanceof Error ? err.message : String(err)
@@ -324,6 +351,40 @@ export async function runRestore(
   } finally {
     uninstall();
   }
+}
+
+/**
+ * The gate's rollback check: the newest point is older than the one the marker recorded, so part
+ * of the backup vanished (deleted objects, a lifecycle rule, a restored bucket). Starting on it
+ * silently would serve older data and hide the loss from every later start: refuse (exit 5)
+ * unless the operator accepted the loss. An explicitly requested point is not a rollback.
+ */
+async function refuseRollback(
+  storage: Storage,
+  point: RestorePoint,
+  req: RestoreRequest,
+  acceptLoss: boolean,
+  output: Output,
+): Promise<void> {
+  if (req.timestamp !== undefined || req.index !== undefined || req.txid !== undefined) return;
+  const marker = await readMarker(storage);
+  const seen = rolledBackFrom(marker, point.time);
+  if (!marker || !seen) return;
+  const span = formatAge(seen.getTime() - point.time.getTime());
+  const what = `the newest restorable point at ${storage.location} (${
+    describeRestorePoint(point)
+  }) is older than the one seen there before (${describeMarker(marker)})`;
+  if (acceptLoss) {
+    output.err(
+      `litewarden: WARNING: ${what}: part of the backup is gone; restoring it anyway and giving up ${span} of changes (${
+        formatTime(point.time)
+      } to ${formatTime(seen)}), loss accepted`,
+    );
+    return;
+  }
+  throw new DamagedError(
+    `${what}: part of the backup is gone (deleted objects, a lifecycle rule, a restored bucket), ${span} of changes would be lost; refusing to start on older data (check the bucket; to accept the loss pass --accept-loss or set ${ON_DAMAGE_ENV}=${ON_DAMAGE_RESTORE_NEWEST_INTACT})`,
+  );
 }
 
 function describeRestorePoint(p: RestorePoint): string {

@@ -1,4 +1,6 @@
 import { ownerTag, removeStaleTemps, tempRoot } from "../lib/stale_temps.ts";
+import { processesHolding } from "../lib/open_handles.ts";
+import { listForMessage } from "../lib/message_list.ts";
 import { localFsError, RefusedError, UsageError } from "../errors.ts";
 
 export const SIDECARS = ["-wal", "-shm", "-journal"] as const;
@@ -24,6 +26,23 @@ export function refuseOverwrite(paths: string[], path: string): never {
     : `stale ${paths.map((p) => p.slice(path.length)).join(", ")} file(s) exist beside ${path}`;
   throw new RefusedError(
     `${what}; refusing to overwrite: restore elsewhere with -o, or pass --force to replace it`,
+  );
+}
+
+/**
+ * Refuses (exit 9) to replace a database that another process has open: the app or Litestream
+ * would go on with the old file's pages and WAL, and Litestream loses track of its WAL state.
+ * `--force` replaces files, never a database in use.
+ */
+export function refuseInUse(paths: readonly string[], path: string): void {
+  const holders = processesHolding([path, ...SIDECARS.map((s) => path + s), ...paths]);
+  if (holders.length === 0) return;
+  const byPid = new Map<number, string>();
+  for (const h of holders) byPid.set(h.pid, `${h.command} (pid ${h.pid})`);
+  throw new RefusedError(
+    `${path} is in use by ${
+      listForMessage([...byPid.values()])
+    }; refusing to restore over a database that is open (--force does not override this): stop the app and Litestream first, or restore elsewhere with -o`,
   );
 }
 

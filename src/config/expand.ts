@@ -60,11 +60,18 @@ function shellName(s: string): [string, number] {
 
 /**
  * Litestream's config expansion: unset variables become "", and (v0.5) `$PID`/`${PID}` is the
- * process id. `pid` is passed in to keep this pure.
+ * process id. `pid` is passed in to keep this pure; `unset` collects the names that were not set,
+ * so an error about an empty field can name the variable behind it.
  */
-export function expandConfigText(text: string, env: Env, pid?: number): string {
+export function expandConfigText(
+  text: string,
+  env: Env,
+  pid?: number,
+  unset?: Set<string>,
+): string {
   return goExpand(text, (name) => {
     if (name === "PID" && pid !== undefined) return String(pid);
+    if (env[name] === undefined) unset?.add(name);
     return env[name] ?? "";
   });
 }

@@ -106,11 +106,34 @@ export function parseLitestreamConfig(
   opts: ConfigOptions = {},
 ): LitestreamConfig {
   const cwd = opts.cwd ?? Deno.cwd();
+  const unset = new Set<string>();
   const expanded = opts.expandEnv === false
     ? text
-    : expandConfigText(text, env, opts.pid ?? Deno.pid);
+    : expandConfigText(text, env, opts.pid ?? Deno.pid, unset);
   const doc = parseYaml(expanded, path);
-  return new ConfigReader(doc, path, env, cwd).read();
+  const hint = unsetHint(unset);
+  let config: LitestreamConfig;
+  try {
+    config = new ConfigReader(doc, path, env, cwd).read();
+  } catch (err) {
+    if (err instanceof UsageError && hint) throw new UsageError(err.message + hint);
+    throw err;
+  }
+  if (hint) {
+    for (const db of config.dbs) {
+      for (const u of db.unusable) if (u.kind === "invalid") u.message += hint;
+    }
+  }
+  return config;
+}
+
+/** Unset variables the config names are the likely cause of a config error: name them. */
+function unsetHint(unset: Set<string>): string {
+  if (unset.size === 0) return "";
+  const names = [...unset].map((n) => `\${${n}}`);
+  return `; the config uses ${names.join(", ")}, ${
+    names.length === 1 ? "which is" : "which are"
+  } not set in the environment: set ${names.length === 1 ? "it" : "them"}`;
 }
 
 const BOOL_TRUE = ["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"];

@@ -611,6 +611,11 @@ const NETWORK_REASONS: Record<string, [reason: string, retry: boolean]> = {
   ENOTFOUND: ["host not found (DNS)", false],
   EAI_NONAME: ["host not found (DNS)", false],
   ERR_INVALID_URL: ["invalid endpoint URL", false],
+  // The TLS client got an HTTP response where a TLS record belongs: nothing to do with certificates.
+  ERR_SSL_WRONG_VERSION_NUMBER: [
+    "the endpoint speaks plain HTTP, not TLS; use an http:// endpoint",
+    false,
+  ],
 };
 
 /** @internal */

@@ -645,3 +645,26 @@ dbs:
   assert(notMap.message.includes("age must be a mapping"), notMap.message);
   assert(!notMap.message.includes("AGE-SECRET-KEY-1DDD"), notMap.message);
 });
+
+Deno.test("a config error names the ${VAR}s left unset, not only the empty field", () => {
+  const text = `
+dbs:
+  - path: /a.db
+    replicas:
+      - type: s3
+        bucket: \${LITESTREAM_BUCKET}
+        path: \${LITESTREAM_PATH}
+`;
+  const unset = parse(text).dbs[0].unusable.map((u) => u.message);
+  assertEquals(unset, [
+    "bucket required for an s3 replica for replica s3 of /a.db in /etc/litestream.yml (line 5); " +
+    "the config uses ${LITESTREAM_BUCKET}, ${LITESTREAM_PATH}, which are not set in the environment: set them",
+  ]);
+  // Set, the same config is fine and says nothing about variables.
+  const set = parse(text, { LITESTREAM_BUCKET: "vault", LITESTREAM_PATH: "db" });
+  assertEquals(set.dbs[0].unusable, []);
+  assertEquals(onlyS3(set).bucket, "vault");
+  // An error thrown for the whole file gets the same hint.
+  const err = fail(`dbs:\n  - path: \${DB_PATH}\n    replicas: nope\n`);
+  assert(err.message.includes("the config uses ${DB_PATH}, which is not set"), err.message);
+});

@@ -294,6 +294,46 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
     );
 
     await t.step(
+      "rollback: a replica older than the marker's point refuses (exit 5); accepted, it starts",
+      async () => {
+        // The marker saw a point an hour newer than anything the replica still holds: objects
+        // vanished since (a lifecycle rule, a restored bucket).
+        const before = await readMarker(storage);
+        assert(before?.newestPoint);
+        const newer = new Date(new Date(before.newestPoint).getTime() + 3600_000).toISOString();
+        const seen = { ...before, newestPoint: newer };
+        await storage.put(
+          ".litewarden/replica-seen.json",
+          new TextEncoder().encode(JSON.stringify(seen)),
+        );
+
+        const r = await (await boot("rollback")).done();
+        refused(
+          r,
+          5,
+          "rollback",
+          "restore failed (exit 5, replica damaged)",
+          "is older than the one seen there before",
+          `newest restorable point then ${newer.replace(/\.\d{3}Z$/, "Z")}`,
+          "LITEWARDEN_ON_DAMAGE=restore-newest-intact",
+        );
+        assert(!(await reports()).some((x) => x.boot === "rollback"));
+        assertEquals((await readMarker(storage))?.newestPoint, newer, "the marker stays put");
+
+        const b = await boot("rollback-accepted", {
+          LITEWARDEN_ON_DAMAGE: "restore-newest-intact",
+        });
+        assertEquals((await b.app()).boots?.at(-1), "rollback-accepted");
+        const r2 = await b.stop();
+        assertEquals(r2.code, 0, r2.stderr);
+        assertMatch(r2.stderr, /WARNING: .* giving up 1h of changes .*loss accepted/);
+        const after = await readMarker(storage);
+        assert(after?.newestPoint && after.newestPoint < newer, JSON.stringify(after));
+        marker = after;
+      },
+    );
+
+    await t.step(
       "examples/prune-cron.sh: prune --apply, then verify with ping and metrics",
       async () => {
         const pings: string[] = [];
@@ -340,8 +380,29 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
         LITESTREAM_PATH: `${PREFIX}-typo`,
         LITEWARDEN_EXPECT_REPLICA: "1",
       })).done();
-      refused(r, 3, "wrong prefix", "restore failed (exit 3, no backup found)", `${PREFIX}-typo`);
+      refused(
+        r,
+        3,
+        "wrong prefix",
+        "restore failed (exit 3, no backup found)",
+        `${PREFIX}-typo`,
+        "LITEWARDEN_EXPECT_REPLICA=1 requires a backup",
+        "LITEWARDEN_ALLOW_FRESH_START=1",
+      );
       assert(!(await reports()).some((x) => x.boot === "typo"));
+    });
+
+    await t.step("start over: EXPECT_REPLICA=1 with ALLOW_FRESH_START=1 starts empty", async () => {
+      const b = await boot("start-over", {
+        LITESTREAM_PATH: `${PREFIX}-over`,
+        LITEWARDEN_EXPECT_REPLICA: "1",
+        LITEWARDEN_ALLOW_FRESH_START: "1",
+        LITEWARDEN_MARK_WAIT: "0",
+      });
+      assertEquals((await b.app()).boots, ["start-over"]);
+      const r = await b.stop();
+      assertEquals(r.code, 0, r.stderr);
+      assertStringIncludes(r.stderr, "first boot");
     });
 
     await t.step("damaged replica: refuses, naming the object", async () => {

@@ -7,7 +7,7 @@
 import { MARKER_KEY, readMarker } from "../../src/replica/marker.ts";
 import type { ReplicaMarker } from "../../src/replica/marker.ts";
 import { FileStorage } from "../../src/storage/file.ts";
-import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
 import { copyTree, makeTempDir } from "../support/tmp.ts";
 
@@ -140,8 +140,8 @@ Deno.test("a lost backup is exit 3 naming where and when it was seen, unless a f
   assert(!created, "nothing may be restored");
 });
 
-Deno.test("restore warns when the backup is older than the one seen before", async () => {
-  await using dir = await makeTempDir();
+/** A copy of the sample replica whose marker saw a point in 2099: newer than anything in it. */
+async function rolledBackReplica(dir: { join(p: string): string }): Promise<string> {
   const replica = dir.join("replica");
   await copyTree(SAMPLE, replica, [".litewarden"]);
   await Deno.mkdir(`${replica}/.litewarden`);
@@ -153,17 +153,44 @@ Deno.test("restore warns when the backup is older than the one seen before", asy
       newestPoint: "2099-01-01T00:00:00.000Z",
     }),
   );
+  return replica;
+}
+
+Deno.test("the gate refuses a replica older than the one seen before (exit 5, both points)", async () => {
+  await using dir = await makeTempDir();
+  const replica = await rolledBackReplica(dir);
+  const out = dir.join("db");
+  const r = await runCli(["restore", `file://${replica}`, "-o", out, "--if-replica-exists"]);
+  assertEquals(r.code, 5, r.stderr);
+  assertMatch(
+    r.stderr,
+    /^litewarden: the newest restorable point at file:\/\/\S+ \(.*\(\d{4}-\d\d-\d\dT[\d:]+Z\)\) is older than the one seen there before \(.*newest restorable point then 2099-01-01T00:00:00Z\).*--accept-loss or set LITEWARDEN_ON_DAMAGE=restore-newest-intact\)$/,
+  );
+  assert(!(await Deno.stat(out).then(() => true, () => false)), "nothing restored");
+  assertEquals((await marker(replica))?.newestPoint, "2099-01-01T00:00:00.000Z");
+  // mark (a restart with the database on disk) never moves the marker backwards either.
+  const m = await runCli(["mark", `file://${replica}`]);
+  assertEquals(m.code, 0, m.stderr);
+  assertStringIncludes(m.stderr, "the marker keeps the newer point");
+  assertEquals((await marker(replica))?.newestPoint, "2099-01-01T00:00:00.000Z");
+});
+
+Deno.test("restore --accept-loss warns when the backup is older than the one seen before", async () => {
+  await using dir = await makeTempDir();
+  const replica = await rolledBackReplica(dir);
   const r = await runCli([
     "restore",
     `file://${replica}`,
     "-o",
     dir.join("db"),
     "--if-replica-exists",
+    "--accept-loss",
   ]);
   assertEquals(r.code, 0, r.stderr);
   assertStringIncludes(r.stderr, "is older than the one seen there before");
   assertStringIncludes(r.stderr, "part of the backup is gone");
   assertEquals((await marker(replica))?.firstSeen, "2026-01-01T00:00:00.000Z");
+  assert(((await marker(replica))?.newestPoint ?? "") < "2099", "the loss is recorded");
 });
 
 Deno.test("a marker that cannot be written is a warning, not a failed restore", async () => {

@@ -894,6 +894,23 @@ Deno.test("skipVerify accepts a self-signed certificate; without it the TLS erro
   }
 });
 
+Deno.test("an https:// endpoint on a plain-HTTP server is named as such, not as a certificate problem", async () => {
+  const server = await startS3Server();
+  const storage = new S3Storage(fakeTarget(server.endpoint.replace("http://", "https://")), FAST);
+  try {
+    const err = await expectError(
+      collect(storage, ""),
+      ExitCode.storage,
+      "speaks plain HTTP, not TLS",
+      "use an http:// endpoint",
+    );
+    assert.ok(!/certificate|skip-verify/.test(err.message), err.message);
+  } finally {
+    storage.close();
+    await server.stop();
+  }
+});
+
 Deno.test("resolveRegion: configured, default us-east-1, auto for R2", () => {
   assert.equal(resolveRegion({ region: "eu-west-1", endpoint: undefined }), "eu-west-1");
   assert.equal(resolveRegion({ region: "", endpoint: undefined }), "us-east-1");
