@@ -26,9 +26,10 @@
 #   LITEWARDEN_EXPECT_REPLICA=1           a backup must exist: no first-boot exception at all
 #                                         (with LITEWARDEN_ALLOW_FRESH_START=1: start over)
 #   LITEWARDEN_ON_DAMAGE=restore-newest-intact
-#                                         read by restore: when the replica's newest point is
-#                                         older than the one seen before, restore it anyway
-#                                         (logged with the span lost) instead of refusing (exit 5)
+#                                         read by restore: a damaged chain, or a newest point
+#                                         older than the one seen before, starts from the newest
+#                                         intact point (logged with the span lost) instead of
+#                                         refusing (exit 5)
 #   LITEWARDEN_START_ON_VERIFY_FAILURE=1  start the app even when verify fails (logged)
 #   LITEWARDEN_VERIFY_ARGS                arguments of `verify --file`, split on spaces
 #                                         [--app vaultwarden]

@@ -11,8 +11,14 @@ import { listReplica } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { readMarker } from "../replica/marker.ts";
 import type { ReplicaMarker } from "../replica/marker.ts";
-import { chooseRestorePlan, planObjects, restoreToTemp } from "../replica/restore.ts";
+import {
+  chooseRestorePlan,
+  newestPointAvoiding,
+  planObjects,
+  restoreToTemp,
+} from "../replica/restore.ts";
 import type { ChosenPlan, RestoreRequest } from "../replica/restore.ts";
+import { restoreFlags, summarize } from "../replica/summary.ts";
 import type { RestorePoint } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -77,7 +83,7 @@ export function restoreCommand(output: Output, done: (code: number) => void) {
     )
     .option(
       "--accept-loss",
-      `with --if-replica-exists: restore the newest point even when it is older than the one seen there before, and record it (also ${ON_DAMAGE_ENV}=${ON_DAMAGE_RESTORE_NEWEST_INTACT})`,
+      `go on from the newest intact point when the chain is damaged, and (with --if-replica-exists) from a newest point older than the one seen there before (also ${ON_DAMAGE_ENV}=${ON_DAMAGE_RESTORE_NEWEST_INTACT} with --if-replica-exists)`,
     )
     .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
     .option("--force", "replace an existing output and its -wal/-shm files")
@@ -166,6 +172,8 @@ export async function runRestore(
   if (existing.length > 0 && !opts.force && !opts.dryRun) refuseOverwrite(existing, absOut);
   if (existing.length > 0 && !opts.dryRun) refuseInUse(existing, absOut);
 
+  const acceptLoss = opts.acceptLoss === true ||
+    (opts.ifReplicaExists === true && lossAcceptedByEnv());
   // Pick the replica whose newest point is newest (Litestream compares replicas the same way).
   let best: { storage: Storage; listing: ReplicaListing; chosen: ChosenPlan } | undefined;
   const empty: { location: string; storage: Storage }[] = [];
@@ -181,7 +189,12 @@ export async function runRestore(
       const chosen = chooseRestorePlan(listing, req);
       if (!best || chosen.point.time > best.chosen.point.time) best = { storage, listing, chosen };
     } catch (err) {
-      firstError ??= err;
+      const intact = acceptLoss && err instanceof DamagedError
+        ? newestIntactPlan(listing, err, output)
+        : undefined;
+      if (intact && (!best || intact.point.time > best.chosen.point.time)) {
+        best = { storage, listing, chosen: intact };
+      } else firstError ??= err;
     }
   }
   if (!best) {
@@ -240,8 +253,6 @@ export async function runRestore(
   for (const d of best.listing.damaged) {
     output.err(`litewarden: warning: damaged, left out of the restore plan: ${d.message}`);
   }
-  const acceptLoss = opts.acceptLoss === true ||
-    (opts.ifReplicaExists === true && lossAcceptedByEnv());
   if (opts.ifReplicaExists) {
     await refuseRollback(best.storage, best.chosen.point, req, acceptLoss, output);
   }
@@ -284,16 +295,11 @@ export async function runRestore(
   removeStaleTemps(dir);
   const temp = tempPathFor(absOut);
   const uninstall = cleanupOnSignal(() => [temp]);
-  const objects = planObjects(best.chosen);
-  const totalBytes = objects.reduce((n, o) => n + o.size, 0);
-  const progress = new Progress(output.progress, "restoring", objects.length, totalBytes);
   try {
-    const result = await restoreToTemp(best.storage, best.chosen, temp, {
-      parallelism,
-      onDownload: (n) => progress.addBytes(n),
-      onObject: () => progress.addObject(),
-    });
-    progress.done();
+    const result = await restoreNewestIntact(best, temp, parallelism, {
+      acceptLoss,
+      gate: opts.ifReplicaExists === true,
+    }, output);
     // Looked at again: the app or Litestream may have started while the download ran.
     if (existing.length > 0) refuseInUse(existing, absOut);
     if (opts.force) {
@@ -345,11 +351,105 @@ export async function runRestore(
     }
     return ExitCode.ok;
   } catch (err) {
-    progress.done();
     await Deno.remove(temp).catch(() => {});
     throw err;
   } finally {
     uninstall();
+  }
+}
+
+/**
+ * With the loss accepted, a chain the plan found broken (a missing WAL segment or index, a TXID
+ * gap) is restored up to its newest intact point (the one the error names), after a loud line.
+ */
+function newestIntactPlan(
+  listing: ReplicaListing,
+  err: DamagedError,
+  output: Output,
+): ChosenPlan | undefined {
+  const newest = summarize(listing).newest;
+  if (!newest) return undefined;
+  let chosen: ChosenPlan;
+  try {
+    chosen = chooseRestorePlan(
+      listing,
+      newest.format === "v0.3"
+        ? { generation: newest.generation, index: newest.index }
+        : { txid: BigInt(`0x${newest.txid}`) },
+    );
+  } catch {
+    return undefined; // not restorable either: the original error stands
+  }
+  output.err(
+    `litewarden: WARNING: ${err.message}; restoring the newest intact point instead, ${
+      describeRestorePoint(chosen.point)
+    }, giving up every change after ${formatTime(chosen.point.time)}, loss accepted`,
+  );
+  return chosen;
+}
+
+/** How often a restore goes on to an older point when the one before turned out damaged too. */
+const MAX_FALLBACKS = 8;
+
+/**
+ * Restores the chosen point into `temp`. When an object of its chain turns out damaged (a missing
+ * or corrupt WAL segment, snapshot or LTX file), the error names the newest point whose plan
+ * avoids it, with the flags that restore it; with `acceptLoss` that point is restored instead,
+ * after one loud line saying what is given up.
+ */
+async function restoreNewestIntact(
+  source: { storage: Storage; listing: ReplicaListing; chosen: ChosenPlan },
+  temp: string,
+  parallelism: number,
+  how: { acceptLoss: boolean; gate: boolean },
+  output: Output,
+) {
+  const damaged = new Set<string>();
+  let chosen = source.chosen;
+  for (let attempt = 0;; attempt++) {
+    const objects = planObjects(chosen);
+    const totalBytes = objects.reduce((n, o) => n + o.size, 0);
+    const progress = new Progress(output.progress, "restoring", objects.length, totalBytes);
+    try {
+      return await restoreToTemp(source.storage, chosen, temp, {
+        parallelism,
+        onDownload: (n) => progress.addBytes(n),
+        onObject: () => progress.addObject(),
+      });
+    } catch (err) {
+      if (!(err instanceof DamagedError) || err.key === undefined || attempt >= MAX_FALLBACKS) {
+        throw err;
+      }
+      await Deno.remove(temp).catch(() => {});
+      damaged.add(err.key);
+      const fallback = newestPointAvoiding(source.listing, damaged, chosen.point.time);
+      if (!fallback) {
+        throw new DamagedError(
+          `${err.message}; no point of this replica can be restored without it: check the bucket, or restore from another replica`,
+          err.key,
+        );
+      }
+      const intact = `${describeRestorePoint(fallback.point)}, ${restoreFlags(fallback.point)}`;
+      const lost = `${
+        formatAge(source.chosen.point.time.getTime() - fallback.point.time.getTime())
+      } of changes (${formatTime(fallback.point.time)} to ${formatTime(source.chosen.point.time)})`;
+      if (!how.acceptLoss) {
+        throw new DamagedError(
+          `${err.message}; the newest point that does not need it is ${intact}: restore it with those flags, losing ${lost}, or pass --accept-loss${
+            how.gate
+              ? ` (the container gate: ${ON_DAMAGE_ENV}=${ON_DAMAGE_RESTORE_NEWEST_INTACT})`
+              : ""
+          }`,
+          err.key,
+        );
+      }
+      output.err(
+        `litewarden: WARNING: ${err.message}; restoring the newest point that does not need it instead, ${intact}, giving up ${lost}, loss accepted`,
+      );
+      chosen = fallback;
+    } finally {
+      progress.done();
+    }
   }
 }
 

@@ -4,13 +4,15 @@ import type { Storage } from "../storage/storage.ts";
 import { onlyDamaged } from "./listing.ts";
 import type { ReplicaListing } from "./listing.ts";
 import { PageFile } from "./page_file.ts";
-import { summarize } from "./summary.ts";
+import { restoreFlags, summarize } from "./summary.ts";
 import type { RestorePoint } from "./summary.ts";
 import { planV03, V03PlanError } from "./v03.ts";
 import type { V03Plan } from "./v03.ts";
 import { applyV03 } from "./v03_restore.ts";
 import type { ApplyOptions } from "./v03_restore.ts";
 import { formatTxid, parseLtxFileName } from "../formats/ltx_header.ts";
+import { parseV03Key } from "../formats/v03_layout.ts";
+import { parseV05Key } from "../formats/v05_layout.ts";
 import { listForMessage } from "../lib/message_list.ts";
 import { planV05, V05PlanError } from "./v05.ts";
 import type { V05Plan } from "./v05.ts";
@@ -169,9 +171,7 @@ function planFailure(
   if (kind === "damaged") {
     const newest = s.newest
       ? `; the newest point still restorable is ${formatTime(s.newest.time)} (${
-        s.newest.format === "v0.3"
-          ? `--generation ${s.newest.generation} --index ${s.newest.index!.toString(16)}`
-          : `--txid ${s.newest.txid}`
+        restoreFlags(s.newest)
       })`
       : "; no point is restorable";
     return new DamagedError(`replica at ${listing.location} is incomplete: ${reason}${newest}`);
@@ -216,6 +216,42 @@ export async function restoreToTemp(
   } finally {
     out.close();
   }
+}
+
+/**
+ * Where a restore can go on from when the objects in `damaged` cannot be read: the newest point no
+ * later than `notAfter` whose plan needs none of them. v0.3: the end of the WAL index before the
+ * damaged object in its generation, or another generation's newest point; v0.5: the TXID just
+ * below the damaged LTX file. Undefined when no such point exists. The point is planned, not yet
+ * restored: the objects it needs may be damaged too (the caller finds out by restoring it).
+ */
+export function newestPointAvoiding(
+  listing: ReplicaListing,
+  damaged: ReadonlySet<string>,
+  notAfter: Date,
+): ChosenPlan | undefined {
+  const candidates: RestoreRequest[] = [];
+  for (const key of damaged) {
+    const v03 = parseV03Key(key);
+    if (v03 && v03.index > 0) candidates.push({ generation: v03.generation, index: v03.index - 1 });
+    const v05 = parseV05Key(key);
+    if (v05 && v05.minTxid > 1n) candidates.push({ txid: v05.minTxid - 1n });
+  }
+  for (const g of listing.v03?.generations ?? []) candidates.push({ generation: g.id });
+  let best: ChosenPlan | undefined;
+  for (const req of candidates) {
+    let chosen: ChosenPlan;
+    try {
+      chosen = chooseRestorePlan(listing, req);
+    } catch (err) {
+      if (err instanceof LitewardenError) continue; // nothing restorable that way
+      throw err;
+    }
+    if (chosen.point.time.getTime() > notAfter.getTime()) continue;
+    if (planObjects(chosen).some((o) => damaged.has(o.key))) continue;
+    if (!best || chosen.point.time.getTime() > best.point.time.getTime()) best = chosen;
+  }
+  return best;
 }
 
 /** The objects a restore downloads, in apply order. */

@@ -15,6 +15,13 @@ export interface RestorePoint {
   time: Date;
 }
 
+/** The restore flags that select exactly this point: `--generation G --index I` or `--txid T`. */
+export function restoreFlags(p: RestorePoint): string {
+  return p.format === "v0.3"
+    ? `--generation ${p.generation} --index ${p.index!.toString(16)}`
+    : `--txid ${p.txid}`;
+}
+
 export interface GenerationSummary {
   id: string;
   snapshots: number;

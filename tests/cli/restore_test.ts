@@ -437,6 +437,80 @@ Deno.test("restore CLI on a file replica", async (t) => {
   });
 
   await t.step(
+    "a corrupt segment names the newest intact point and its flags; --accept-loss restores it",
+    async () => {
+      const r = await replicaCopy();
+      const seg = segmentsOf(2).at(-1)!;
+      const path = `${r.dir}/${seg.key}`;
+      const bytes = await Deno.readFile(path);
+      await Deno.writeFile(path, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      await Deno.utime(path, seg.mtime, seg.mtime);
+      const intact = segmentsOf(1).at(-1)!.mtime; // index 1 ends with its last segment
+      const newest = fx.objects.at(-1)!.mtime;
+      const res = await litewarden("restore", r.url, "-o", r.out);
+      expectExit(res, 5, "corrupt segment");
+      assertStringIncludes(
+        res.stderr,
+        `the newest point that does not need it is generation ${fx.generation}, WAL index 00000001 (${
+          iso(intact)
+        }), --generation ${fx.generation} --index 1: restore it with those flags, losing `,
+      );
+      assertStringIncludes(res.stderr, `(${iso(intact)} to ${iso(newest)}), or pass --accept-loss`);
+      assert(res.stderr.endsWith("--accept-loss"), res.stderr);
+      assert(!(await exists(r.out)));
+
+      // The flags it names restore that point; --accept-loss goes there by itself.
+      const named = await litewarden(
+        "restore",
+        r.url,
+        "-o",
+        `${r.out}-named`,
+        "--generation",
+        fx.generation,
+        "--index",
+        "1",
+      );
+      expectExit(named, 0, "the named flags");
+      const accepted = await litewarden("restore", r.url, "-o", r.out, "--accept-loss", "--json");
+      expectExit(accepted, 0, "--accept-loss");
+      assertMatch(
+        accepted.stderr,
+        new RegExp(
+          `^litewarden: WARNING: .*${seg.key}.*restoring the newest point that does not need it instead.*giving up .* of changes.*loss accepted$`,
+        ),
+      );
+      assertEquals(JSON.parse(accepted.stdout).restorePoint.index, 1);
+      // Byte for byte what Litestream restores for index 1 of the intact replica.
+      const ls = await litestreamRestore([
+        "-config",
+        fx.config,
+        "-index",
+        "1",
+        "-o",
+        `${r.out}-litestream`,
+        fx.dbPath,
+      ]);
+      assertEquals(ls.code, 0, ls.stderr);
+      assertEquals(await sha256(r.out), await sha256(`${r.out}-litestream`));
+      assertEquals(await sha256(`${r.out}-named`), await sha256(`${r.out}-litestream`));
+      await assertNoTempFiles(`${r.dir}/..`);
+    },
+  );
+
+  await t.step("a corrupt snapshot of the only generation: no point avoids it", async () => {
+    const r = await replicaCopy();
+    const snap = fx.objects[0];
+    const path = `${r.dir}/${snap.key}`;
+    const bytes = await Deno.readFile(path);
+    await Deno.writeFile(path, bytes.subarray(0, Math.floor(bytes.length / 3)));
+    await Deno.utime(path, snap.mtime, snap.mtime);
+    const res = await litewarden("restore", r.url, "-o", r.out, "--accept-loss");
+    expectExit(res, 5, "corrupt snapshot");
+    assertStringIncludes(res.stderr, "no point of this replica can be restored without it");
+    assert(!(await exists(r.out)));
+  });
+
+  await t.step(
     "a flipped page byte in a well-formed LZ4 segment: exit 5 with the reader's reason",
     async () => {
       const r = await replicaCopy();

@@ -208,6 +208,7 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
     };
 
     let marker: ReplicaMarker | undefined;
+    let damagedSnapshot: { key: string; original: Uint8Array } | undefined;
 
     await t.step("first boot: no replica, the app starts, the replica is marked", async () => {
       const b = await boot("first");
@@ -409,6 +410,7 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
       const snapshot = (await replicaKeys()).find((k) => k.endsWith(".snapshot.lz4"));
       assert(snapshot, "no snapshot in the replica");
       const bytes = await readAll(await storage.get(snapshot));
+      damagedSnapshot = { key: snapshot, original: bytes.slice() };
       for (let i = 20; i < bytes.length - 8; i += 7) bytes[i] ^= 0x5a;
       await storage.put(snapshot, bytes);
 
@@ -416,6 +418,52 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
       refused(r, 5, "damaged replica", "restore failed (exit 5, replica damaged)");
       assert(!(await reports()).some((x) => x.boot === "seventh"));
     });
+
+    await t.step(
+      "damaged replica with LITEWARDEN_ON_DAMAGE=restore-newest-intact: starts on the newest intact point, loudly",
+      async () => {
+        // Repaired, restored once more: Litestream starts a new generation on the restored disk.
+        assert(damagedSnapshot);
+        await storage.put(damagedSnapshot.key, damagedSnapshot.original);
+        const older = damagedSnapshot.key.split("/")[1];
+        const again = await boot("eighth-restored");
+        await again.app();
+        const newSnapshot = async () =>
+          (await replicaKeys()).find((k) =>
+            k.endsWith(".snapshot.lz4") && k.split("/")[1] !== older
+          );
+        const deadline = Date.now() + 20_000;
+        while (!(await newSnapshot()) && Date.now() < deadline) await sleep(100);
+        assertEquals((await again.stop()).code, 0);
+        const newer = await newSnapshot();
+        assert(newer, `a new generation: ${(await replicaKeys()).join(" ")}`);
+        // Its snapshot damaged: the newest intact point is the older generation's newest.
+        const bytes = await readAll(await storage.get(newer));
+        for (let i = 20; i < bytes.length - 8; i += 7) bytes[i] ^= 0x5a;
+        await storage.put(newer, bytes);
+        const refusedAgain = await (await boot("eighth-refused")).done();
+        refused(
+          refusedAgain,
+          5,
+          "damaged newest generation",
+          `the newest point that does not need it is generation ${older}`,
+          "LITEWARDEN_ON_DAMAGE=restore-newest-intact",
+        );
+
+        const b = await boot("eighth", { LITEWARDEN_ON_DAMAGE: "restore-newest-intact" });
+        assertEquals((await b.app()).boots?.at(-1), "eighth");
+        const r = await b.stop();
+        assertEquals(r.code, 0, r.stderr);
+        assertMatch(
+          r.stderr,
+          new RegExp(
+            `^litewarden: WARNING: ${newer} is damaged.*generation ${older}.* giving up .*loss accepted$`,
+            "m",
+          ),
+        );
+        assertMatch(r.stderr, new RegExp(`restored ${db} from s3://${BUCKET}/${PREFIX}`));
+      },
+    );
   } finally {
     storage.close();
     await server.stop();
