@@ -16,7 +16,7 @@ import { formatBytes } from "../lib/format.ts";
 import { checkPingUrl, sendPing, writeMetrics } from "../report/notify.ts";
 import { restoreProgress } from "../report/progress.ts";
 import type { ProgressSink } from "../report/progress.ts";
-import { verifyJson, verifyText } from "../report/verify_report.ts";
+import { replicaVerdict, verifyJson, verifyText } from "../report/verify_report.ts";
 import type { VerifyResult } from "../report/verify_report.ts";
 import { listReplica } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
@@ -196,6 +196,7 @@ async function verifyTarget(
       verdicts.join(", ")
     }); this report shows ${worst.location}`;
     const othersFailed = results.some((r) => r !== worst && r.exitCode !== 0);
+    worst.replicas = results.map(replicaVerdict);
     worst.checks.push(othersFailed ? warn("replicas", text) : pass("replicas", text));
   }
   worst.subject = resolved.dbPath ?? worst.subject;

@@ -15,6 +15,29 @@ export interface VerifyResult {
   app: AppReport | null;
   exitCode: number;
   seconds: number;
+  /** With several replicas: each one's verdict and restore point (this report shows the worst). */
+  replicas?: ReplicaVerdict[];
+}
+
+/** One replica's outcome in a verify of a database with several replicas. */
+export interface ReplicaVerdict {
+  location: string;
+  format: VerifyResult["format"];
+  exitCode: number;
+  restorePoint: RestorePoint | null;
+  /** The ids of its failed checks. */
+  failed: string[];
+}
+
+/** The verdict of one of several replicas, taken from its own result. */
+export function replicaVerdict(r: VerifyResult): ReplicaVerdict {
+  return {
+    location: r.location ?? r.subject,
+    format: r.format,
+    exitCode: r.exitCode,
+    restorePoint: r.restorePoint,
+    failed: r.checks.filter((c) => c.status === "fail").map((c) => c.id),
+  };
 }
 
 /** The stable `verify --json` document for one result (documented in README.md). */
@@ -35,7 +58,25 @@ export function verifyJson(r: VerifyResult, now: Date) {
     })),
     app: r.app,
     seconds: Math.round(r.seconds * 1000) / 1000,
+    ...(r.replicas && {
+      replicas: r.replicas.map((v) => ({
+        location: v.location,
+        ok: v.exitCode === 0,
+        exitCode: v.exitCode,
+        format: v.format,
+        restorePoint: pointJson(v.restorePoint ?? undefined, now),
+        failedChecks: v.failed,
+      })),
+    }),
   };
+}
+
+/** "2026-11-20T09:00:00Z (generation … index 3, 2h 5m old)". */
+function describePoint(p: RestorePoint, now: Date): string {
+  const what = p.format === "v0.3"
+    ? `generation ${p.generation} index ${p.index}`
+    : `TXID ${p.txid}`;
+  return `${formatTime(p.time)} (${what}, ${formatAge(now.getTime() - p.time.getTime())} old)`;
 }
 
 const MARK: Record<Check["status"], string> = {
@@ -53,17 +94,7 @@ export function verifyText(r: VerifyResult, now: Date): string {
     ? warned > 0 ? `OK with ${warned} warning(s)` : "OK"
     : `FAILED (exit ${r.exitCode}): ${failed} check(s) failed`;
   const parts = [`${verdict} — ${r.subject}`];
-  if (r.restorePoint) {
-    const p = r.restorePoint;
-    const what = p.format === "v0.3"
-      ? `generation ${p.generation} index ${p.index}`
-      : `TXID ${p.txid}`;
-    parts.push(
-      `restore point ${formatTime(p.time)} (${what}, ${
-        formatAge(now.getTime() - p.time.getTime())
-      } old)`,
-    );
-  }
+  if (r.restorePoint) parts.push(`restore point ${describePoint(r.restorePoint, now)}`);
   if (r.app) {
     const rel = r.app.releases
       ? r.app.releases.min === r.app.releases.max
@@ -73,6 +104,15 @@ export function verifyText(r: VerifyResult, now: Date): string {
     parts.push(`${r.app.name} ${rel}`);
   }
   const lines = [parts.join("; ")];
+  for (const v of r.replicas ?? []) {
+    const verdict = v.exitCode === 0
+      ? "OK"
+      : `FAILED (exit ${v.exitCode})${v.failed.length > 0 ? `: ${v.failed.join(", ")}` : ""}`;
+    const point = v.restorePoint
+      ? `restore point ${describePoint(v.restorePoint, now)}`
+      : "no restore point";
+    lines.push(`  replica ${v.location}: ${verdict}; ${point}`);
+  }
   const idWidth = Math.max(...r.checks.map((c) => c.id.length), 4);
   for (const c of r.checks) {
     lines.push(`  ${MARK[c.status]}  ${c.id.padEnd(idWidth)}  ${c.message}`);

@@ -55,6 +55,14 @@ interface VerifyDoc {
     lastActivity: string | null;
   } | null;
   seconds: number;
+  replicas?: {
+    location: string;
+    ok: boolean;
+    exitCode: number;
+    format: string | null;
+    restorePoint: VerifyDoc["restorePoint"];
+    failedChecks: string[];
+  }[];
 }
 
 interface VerifyAllDoc {
@@ -85,7 +93,20 @@ const hex8 = (n: number) => n.toString(16).padStart(8, "0");
 
 /** Asserts the shape of one verify document: fields, order, types, check ids. */
 function assertDocShape(doc: VerifyDoc): void {
-  assertEquals(Object.keys(doc), DOC_KEYS);
+  // `replicas` (each replica's verdict) is there exactly when the database has several.
+  assertEquals(Object.keys(doc), doc.replicas ? [...DOC_KEYS, "replicas"] : DOC_KEYS);
+  for (const v of doc.replicas ?? []) {
+    assertEquals(Object.keys(v), [
+      "location",
+      "ok",
+      "exitCode",
+      "format",
+      "restorePoint",
+      "failedChecks",
+    ]);
+    assertEquals(v.ok, v.exitCode === 0);
+    if (v.restorePoint) assertEquals(Object.keys(v.restorePoint), POINT_KEYS);
+  }
   assertEquals(doc.command, "verify");
   assertEquals(doc.ok, doc.exitCode === 0);
   assertEquals(typeof doc.seconds, "number");
@@ -435,6 +456,26 @@ Deno.test("verify: a database with a file and an S3 replica — the worst replic
       assertEquals(r.json.subject, src.dbPath);
       assertStringIncludes(check(r.json, "replicas")!.message, "2 replicas verified");
       assertEquals(check(r.json, "replicas")!.status, "pass");
+      // Each replica's verdict and restore point, in config order.
+      assertEquals(r.json.replicas?.map((v) => [v.location.split(":")[0], v.exitCode]), [
+        ["file", 0],
+        ["s3", 0],
+      ]);
+      for (const v of r.json.replicas!) {
+        assertEquals(v.restorePoint?.index, r.json.restorePoint?.index, v.location);
+      }
+      const text = await runCli(["verify", src.dbPath, "--config", src.config]);
+      printed.push(text.stdout, text.stderr);
+      assertEquals(text.code, 0, text.stdout);
+      for (const v of r.json.replicas!) {
+        const line = text.stdout.split("\n").find((l) => l.startsWith(`  replica ${v.location}: `));
+        assert(line, text.stdout);
+        assertStringIncludes(line, ": OK; restore point ");
+        assertStringIncludes(
+          line,
+          `(generation ${v.restorePoint!.generation} index ${v.restorePoint!.index}, `,
+        );
+      }
       assertEquals(r.json.app?.rowCounts.folders, 12);
       const s3 = await byConfig("--replica", "s3");
       assertEquals(s3.code, 0, s3.stdout);
@@ -465,6 +506,10 @@ Deno.test("verify: a database with a file and an S3 replica — the worst replic
       const replicas = check(r.json, "replicas")!;
       assertEquals(replicas.status, "warn");
       assertMatch(replicas.message, /\(file:\/\/\S+ exit 8, s3:\/\/vault\/vw .*exit 5\)/);
+      const [file, s3] = r.json.replicas!;
+      assertEquals([file.exitCode, file.failedChecks], [8, ["freshness"]]);
+      assert(file.restorePoint, "the stale replica still has its restore point");
+      assertEquals([s3.exitCode, s3.failedChecks.includes("chain.plan")], [5, true]);
     });
 
     await t.step("storage errors: exit 4; an empty prefix: exit 3", async () => {
