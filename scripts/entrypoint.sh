@@ -32,7 +32,8 @@
 #                                         refusing (exit 5)
 #   LITEWARDEN_START_ON_VERIFY_FAILURE=1  start the app even when verify fails (logged)
 #   LITEWARDEN_VERIFY_ARGS                arguments of `verify --file`, split on spaces
-#                                         [--app vaultwarden]
+#                                         [--app vaultwarden --gate]
+#   LITEWARDEN_STRICT=1                   add --strict: an orphan row fails the gate too
 #   LITEWARDEN_MARK_WAIT                  how long `mark` waits for the first upload; 0: no mark [15m]
 #   LITEWARDEN_MARK_INTERVAL              time between its looks [5s]
 #   LITEWARDEN_BIN, LITESTREAM_BIN        the programs [litewarden, litestream]
@@ -42,7 +43,7 @@ bin=${LITEWARDEN_BIN:-litewarden}
 litestream=${LITESTREAM_BIN:-litestream}
 db=${LITEWARDEN_DB:-/data/db.sqlite3}
 config=${LITESTREAM_CONFIG:-/etc/litestream.yml}
-verify_args=${LITEWARDEN_VERIFY_ARGS---app vaultwarden}
+verify_args=${LITEWARDEN_VERIFY_ARGS---app vaultwarden --gate}
 mark_wait=${LITEWARDEN_MARK_WAIT:-15m}
 mark_interval=${LITEWARDEN_MARK_INTERVAL:-5s}
 
@@ -54,6 +55,9 @@ is_true() {
   *) return 1 ;;
   esac
 }
+
+# The gate judges like Vaultwarden (verify --gate); STRICT fails what Vaultwarden lives with too.
+if is_true "${LITEWARDEN_STRICT:-}"; then verify_args="$verify_args --strict"; fi
 
 # What an exit code of litewarden means (README: exit codes).
 meaning() {

@@ -84,3 +84,32 @@ function checkSync(path: string, mode: AppMode): AppResult {
     db.close();
   }
 }
+
+/**
+ * Findings Vaultwarden starts and serves with: SQLite checks foreign keys only when a row is
+ * written, never for rows already there, and Vaultwarden reads items through their owner, so a
+ * row whose owner is gone (an orphan cipher, folder entry or membership) is simply never shown.
+ * They point at an earlier bug or a hand edit, not at a bad restore, so the container gate warns
+ * on them instead of keeping the vault down; `--strict` (and a plain verify) still fails them.
+ * Everything else that fails (integrity, schema, migrations Vaultwarden would re-run and crash
+ * on, unreadable content) makes the vault unusable or proves a bad restore and fails the gate.
+ */
+export const FINDINGS_VAULTWARDEN_LIVES_WITH: ReadonlySet<string> = new Set([
+  "db.foreign-keys",
+  "app.content.orphans",
+]);
+
+/** The gate's judgement of a Vaultwarden database: findings it lives with become warnings. */
+export function judgeAsGate(checks: readonly Check[], app: AppReport | null): Check[] {
+  if (app?.name !== "vaultwarden") return [...checks];
+  return checks.map((c) =>
+    c.status === "fail" && FINDINGS_VAULTWARDEN_LIVES_WITH.has(c.id)
+      ? {
+        id: c.id,
+        status: "warn" as const,
+        message: `${c.message} (Vaultwarden starts and serves with this; --strict fails it)`,
+        ...(c.objects && { objects: c.objects }),
+      }
+      : c
+  );
+}

@@ -1,5 +1,5 @@
 import { Option } from "commander";
-import { checkApplication } from "../apps/check_application.ts";
+import { checkApplication, judgeAsGate } from "../apps/check_application.ts";
 import type { AppMode } from "../apps/check_application.ts";
 import { exitCodeFor, fail, pass, skip, warn, worstExitCode } from "../checks/check.ts";
 import type { Check } from "../checks/check.ts";
@@ -46,6 +46,8 @@ export interface VerifyOptions {
   index?: string;
   txid?: string;
   generation?: string;
+  gate?: boolean;
+  strict?: boolean;
 }
 
 export function verifyCommand(output: Output, done: (code: number) => void) {
@@ -73,6 +75,11 @@ export function verifyCommand(output: Output, done: (code: number) => void) {
     .option("--ping-url <url>", "send the verdict to a healthchecks-style URL (/fail on failure)")
     .option("--metrics-file <path>", "write Prometheus text-format gauges (atomically)")
     .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
+    .option(
+      "--gate",
+      "judge as the container gate: findings Vaultwarden starts and serves with (an orphan row) warn instead of failing",
+    )
+    .option("--strict", "with --gate: fail on those findings too (as a plain verify does)")
     .addHelpText(
       "after",
       `
@@ -130,6 +137,16 @@ export async function runVerify(
   } else {
     const progress = output.progress;
     results = [await verifyTarget(arg, opts, { maxAgeMs, parallelism, app, point, progress })];
+  }
+
+  if (opts.gate && !opts.strict) {
+    for (const r of results) {
+      const judged = judgeAsGate(r.checks, r.app);
+      if (judged.some((c, i) => c !== r.checks[i])) {
+        r.checks = judged;
+        r.exitCode = exitCodeFor(judged);
+      }
+    }
   }
 
   const now = new Date();

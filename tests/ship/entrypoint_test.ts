@@ -5,6 +5,7 @@
  * tests/ship/fake_vaultwarden.ts in place of Vaultwarden. The "disk" (the data directory) is wiped
  * before a boot that stands for a new container; the bucket is what survives.
  */
+import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { readMarker } from "../../src/replica/marker.ts";
 import type { ReplicaMarker } from "../../src/replica/marker.ts";
@@ -462,6 +463,50 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
           ),
         );
         assertMatch(r.stderr, new RegExp(`restored ${db} from s3://${BUCKET}/${PREFIX}`));
+      },
+    );
+
+    await t.step(
+      "the gate judges like Vaultwarden: an orphan row warns (fails with LITEWARDEN_STRICT=1), a migration it would re-run fails",
+      async () => {
+        const fixture =
+          `${ROOT}tests/fixtures/vaultwarden/vw-1.37.2-populated-orphan-cipher.sqlite3`;
+        const onDisk = async (sql?: string) => {
+          await Deno.remove(data, { recursive: true }).catch(() => {});
+          await Deno.mkdir(data);
+          await Deno.copyFile(fixture, db);
+          if (sql) {
+            const conn = new DatabaseSync(db);
+            conn.exec("PRAGMA journal_mode = DELETE");
+            conn.exec(sql);
+            conn.close();
+          }
+        };
+        const gateArgs = { LITEWARDEN_VERIFY_ARGS: "--app vaultwarden --gate" };
+
+        await onDisk();
+        const b = await boot("orphan", gateArgs, true);
+        assertEquals((await b.app()).boot, "orphan");
+        const r = await b.stop();
+        assertEquals(r.code, 0, r.stderr);
+        assertMatch(r.stdout, /^OK with \d+ warning\(s\)/m);
+        assertMatch(r.stdout, /WARN {2}db\.foreign-keys .*--strict fails it/);
+        assertMatch(r.stdout, /WARN {2}app\.content\.orphans .*--strict fails it/);
+
+        await onDisk();
+        const strict =
+          await (await boot("orphan-strict", { ...gateArgs, LITEWARDEN_STRICT: "1" }, true))
+            .done();
+        refused(strict, 6, "strict gate", "verify --file", "database unhealthy", "db.foreign-keys");
+
+        // Effects present, bookkeeping row missing: Vaultwarden would re-run the migration and
+        // die on the duplicate column, so the gate stops even without --strict.
+        await onDisk(
+          "DELETE FROM ciphers WHERE user_uuid NOT IN (SELECT uuid FROM users) AND user_uuid IS NOT NULL; DELETE FROM __diesel_schema_migrations WHERE version = '20230106151600'",
+        );
+        const crash = await (await boot("rerun", gateArgs, true)).done();
+        refused(crash, 7, "migration re-run", "application check failed", "app.migrations");
+        assert(!(await reports()).some((x) => x.boot === "orphan-strict" || x.boot === "rerun"));
       },
     );
   } finally {
