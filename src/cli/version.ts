@@ -51,5 +51,6 @@ export function versionCommand(output: Output, done: (code: number) => void) {
   return new Command("version")
     .description("Print litewarden's version (--json: also Deno's and the git revision).")
     .option("--json", "print the version, Deno's version and the git revision as JSON")
-    .action(async (opts) => done(await runVersion(opts, output)));
+    // `litewarden --json version`: the top-level --json counts too.
+    .action(async (_opts, cmd: Command) => done(await runVersion(cmd.optsWithGlobals(), output)));
 }
