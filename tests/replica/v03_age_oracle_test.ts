@@ -302,6 +302,42 @@ Deno.test("age-encrypted v0.3 file replica: restore, verify, snapshot-diff, prun
       const text = await runCli(["verify", "--age-identity", identityFile, url]);
       assertEquals(text.code, 0, text.stdout);
       assertNoIdentity(text, key);
+
+      // The writer's config holds only the recipient; the identity comes from the environment.
+      const writerConfig = await writeLitestreamConfig(tmp.path, [{
+        path: dbPath,
+        replicas: [{ path: replica, extra: { age: { recipients: [key.recipient] } } }],
+      }], { fileName: "writer.yml" });
+      Deno.env.set("LITEWARDEN_AGE_IDENTITY", key.identity);
+      try {
+        const w = await runCli(["verify", "-config", writerConfig, dbPath, "--json"]);
+        assertEquals(w.code, 0, w.stdout);
+        assertNoIdentity(w, key);
+        const keys = JSON.parse(w.stdout).checks.find((c: { id: string }) =>
+          c.id === "replica.age-keys"
+        );
+        assertEquals(keys.status, "pass", keys.message);
+      } finally {
+        Deno.env.delete("LITEWARDEN_AGE_IDENTITY");
+      }
+      // An identity that belongs to none of the recipients: named by its recipient, exit 2.
+      const m = await runCli([
+        "verify",
+        "-config",
+        writerConfig,
+        dbPath,
+        "--age-identity",
+        wrongFile,
+        "--json",
+      ]);
+      assertEquals(m.code, 2, m.stdout);
+      assertNoIdentity(m, key, other);
+      const mismatch = JSON.parse(m.stdout).checks.find((c: { id: string }) =>
+        c.id === "replica.age-keys"
+      );
+      assertEquals(mismatch.status, "fail");
+      assertStringIncludes(mismatch.message, `recipients ${other.recipient}`);
+      assertStringIncludes(mismatch.message, `age.recipients (${key.recipient})`);
     });
 
     await t.step("snapshot-diff between two encrypted points", async () => {
