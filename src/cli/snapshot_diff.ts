@@ -1,7 +1,12 @@
 import { ExitCode, UsageError } from "../errors.ts";
 import { formatTime, table } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
-import { diffDatabases } from "../replica/diff.ts";
+import { detectVaultwarden, readPhysicalSchema } from "../apps/vaultwarden/check.ts";
+import { summarizeVaultChanges, vaultSummaryText } from "../apps/vaultwarden/diff_summary.ts";
+import type { VaultSummary } from "../apps/vaultwarden/diff_summary.ts";
+import { parseDatabaseHeader, SQLITE_HEADER_SIZE } from "../formats/sqlite_header.ts";
+import { errorText, openDatabaseReadOnly } from "../lib/sqlite.ts";
+import { diffDatabases, withAttachedPair } from "../replica/diff.ts";
 import { listReplica } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
 import type { RestoreRequest } from "../replica/restore.ts";
@@ -26,7 +31,15 @@ export interface DiffOptions {
   keys: string;
   parallelism: string;
   json?: boolean;
+  user?: string;
+  item?: string;
+  table?: string;
 }
+
+/** A point to compare: a restore point of the replica, or a local database file. */
+type DiffPoint = { restore: RestoreRequest } | { file: string };
+/** A point resolved against the listing. */
+type DiffSide = { plan: ReturnType<typeof chooseRestorePlan> } | { file: string };
 
 export function snapshotDiffCommand(output: Output, done: (code: number) => void) {
   return replicaCommand(
@@ -37,26 +50,63 @@ export function snapshotDiffCommand(output: Output, done: (code: number) => void
     .addOption(ageIdentityOption())
     .requiredOption(
       "--from <point>",
-      "older point: an RFC 3339 time, index:HEX (v0.3), txid:HEX (v0.5) or latest",
+      "older point: an RFC 3339 time, index:HEX (v0.3), txid:HEX (v0.5), latest, or file:PATH (a local database, opened read-only)",
     )
     .option("--to <point>", "newer point (same forms)", "latest")
     .option("--generation <id>", "v0.3: points of this generation")
     .option("--keys <n>", "list up to n changed primary keys per table (ids only)", "10")
     .option("--parallelism <n>", "parallel downloads", "8")
+    .option("--table <name>", "only this table (and the Vaultwarden changes read from it)")
+    .option("--user <email|uuid>", "Vaultwarden: only this user's changes")
+    .option("--item <uuid>", "Vaultwarden: only this item's changes (and its attachments)")
     .addHelpText(
       "after",
       `
 Only table names, counts and primary-key values are shown, never column contents (vault data is
-encrypted, but keys, hashes and e-mail addresses must not leak into terminals or logs).
+encrypted, but keys, hashes and tokens must not leak into terminals or logs). On a Vaultwarden
+database a summary per user (uuid and e-mail) and per organization comes first.
 
 Examples:
   litewarden snapshot-diff /data/db.sqlite3 --from 2026-11-20T09:00:00Z
-  litewarden snapshot-diff s3://bucket/vw --from index:3 --to index:5 --json`,
+  litewarden snapshot-diff s3://bucket/vw --from index:3 --to index:5 --json
+  litewarden snapshot-diff /data/db.sqlite3 --from 2026-11-20T09:00:00Z --to file:/data/db.sqlite3 --user alice@example.com`,
     )
     .action(async (target, opts) => done(await runSnapshotDiff(target, opts, output)));
 }
 
-function parsePoint(spec: string, generation: string | undefined, flag: string): RestoreRequest {
+function parsePoint(spec: string, generation: string | undefined, flag: string): DiffPoint {
+  if (spec.startsWith("file:")) {
+    const path = spec.slice("file:".length);
+    let header: Uint8Array | undefined;
+    try {
+      if (path !== "" && Deno.statSync(path).isFile) {
+        using file = Deno.openSync(path, { read: true });
+        header = new Uint8Array(SQLITE_HEADER_SIZE);
+        header = header.subarray(0, file.readSync(header) ?? 0);
+      }
+    } catch {
+      // Missing or unreadable: the same answer below.
+    }
+    if (!header) {
+      throw new UsageError(
+        `${flag} ${spec} is not a readable file; give the path of a local SQLite database`,
+      );
+    }
+    try {
+      parseDatabaseHeader(header);
+    } catch (err) {
+      throw new UsageError(`${flag} ${spec}: ${errorText(err)}; give a SQLite database file`);
+    }
+    return { file: path };
+  }
+  return { restore: parseRestorePoint(spec, generation, flag) };
+}
+
+function parseRestorePoint(
+  spec: string,
+  generation: string | undefined,
+  flag: string,
+): RestoreRequest {
   if (spec === "latest") return { generation };
   const m = /^(index|txid):(.+)$/.exec(spec);
   if (m) {
@@ -70,7 +120,7 @@ function parsePoint(spec: string, generation: string | undefined, flag: string):
     return parseRestoreRequest({ timestamp: spec, generation, parallelism: "8" });
   }
   throw new UsageError(
-    `invalid ${flag} ${spec}: use an RFC 3339 time, index:HEX, txid:HEX or latest`,
+    `invalid ${flag} ${spec}: use an RFC 3339 time, index:HEX, txid:HEX, latest or file:PATH`,
   );
 }
 
@@ -83,35 +133,78 @@ export async function runSnapshotDiff(
   const to = parsePoint(opts.to, opts.generation, "--to");
   const keyLimit = parseWholeNumber(opts.keys, "--keys", 0, MAX_KEYS);
   const parallelism = parseParallelism(opts.parallelism);
-  const resolved = await resolveCliTarget(arg, opts);
-  const storage = await openStorage(resolved.replicas[0]);
-  const listing = await listReplica(storage, { parallelism });
-  const fromPlan = chooseRestorePlan(listing, from);
-  const toPlan = chooseRestorePlan(listing, to);
+  const replica = "restore" in from || "restore" in to
+    ? await openReplica(arg, opts, parallelism)
+    : undefined;
+  const plan = (p: DiffPoint): DiffSide => {
+    if ("file" in p) return { file: p.file };
+    return { plan: chooseRestorePlan(replica!.listing, p.restore) };
+  };
+  const fromSide = plan(from);
+  const toSide = plan(to);
   return await withTempDir("litewarden-diff-", async (dir) => {
-    await restoreToTemp(storage, fromPlan, `${dir}/from.sqlite3`, { parallelism });
-    await restoreToTemp(storage, toPlan, `${dir}/to.sqlite3`, { parallelism });
-    const diff = diffDatabases(`${dir}/from.sqlite3`, `${dir}/to.sqlite3`, keyLimit);
+    const materialize = async (side: DiffSide, name: string) => {
+      if ("file" in side) return side.file;
+      const path = `${dir}/${name}.sqlite3`;
+      await restoreToTemp(replica!.storage, side.plan, path, { parallelism });
+      return path;
+    };
+    const fromPath = await materialize(fromSide, "from");
+    const toPath = await materialize(toSide, "to");
+    const diff = diffDatabases(fromPath, toPath, keyLimit, opts.table);
+    const vaultwarden = isVaultwarden(fromPath) && isVaultwarden(toPath)
+      ? withAttachedPair(
+        fromPath,
+        toPath,
+        (db) => summarizeVaultChanges(db, { user: opts.user, item: opts.item, table: opts.table }),
+      )
+      : null;
+    if (!vaultwarden && (opts.user !== undefined || opts.item !== undefined)) {
+      throw new UsageError(
+        "--user and --item need two Vaultwarden databases; leave them out for this database",
+      );
+    }
     const now = new Date();
+    const pointOf = (side: DiffSide) =>
+      "file" in side ? { file: side.file } : pointJson(side.plan.point, now);
     if (opts.json) {
       output.out(JSON.stringify(
         {
           ok: true,
           command: "snapshot-diff",
-          location: listing.location,
-          from: pointJson(fromPlan.point, now),
-          to: pointJson(toPlan.point, now),
+          location: replica?.listing.location ?? null,
+          from: pointOf(fromSide),
+          to: pointOf(toSide),
           schema: diff.schema,
           tables: diff.tables,
+          vaultwarden,
         },
         null,
         2,
       ));
     } else {
-      output.out(diffText(fromPlan.point, toPlan.point, diff));
+      const label = (side: DiffSide) =>
+        "file" in side ? `file ${side.file}` : describe(side.plan.point);
+      output.out(diffText(label(fromSide), label(toSide), diff, vaultwarden));
     }
     return ExitCode.ok;
   });
+}
+
+async function openReplica(arg: string | undefined, opts: DiffOptions, parallelism: number) {
+  const resolved = await resolveCliTarget(arg, opts);
+  const storage = await openStorage(resolved.replicas[0]);
+  const listing = await listReplica(storage, { parallelism });
+  return { storage, listing };
+}
+
+function isVaultwarden(path: string): boolean {
+  const db = openDatabaseReadOnly(path);
+  try {
+    return detectVaultwarden(db, readPhysicalSchema(db)).kind === "vaultwarden";
+  } finally {
+    db.close();
+  }
 }
 
 function describe(p: RestorePoint): string {
@@ -121,11 +214,13 @@ function describe(p: RestorePoint): string {
 }
 
 function diffText(
-  from: RestorePoint,
-  to: RestorePoint,
+  from: string,
+  to: string,
   diff: ReturnType<typeof diffDatabases>,
+  vaultwarden: VaultSummary | null,
 ): string {
-  const lines = [`From ${describe(from)}`, `  to ${describe(to)}`, ""];
+  const lines = [`From ${from}`, `  to ${to}`, ""];
+  if (vaultwarden) lines.push(...vaultSummaryText(vaultwarden), "");
   if (diff.schema.length === 0 && diff.tables.length === 0) {
     lines.push("No differences in schema or rows.");
     return lines.join("\n");

@@ -35,71 +35,93 @@ export interface DatabaseDiff {
  * the attached database), so memory stays flat whatever the table sizes; only counts and key
  * values leave SQLite — never column contents, which may be encrypted vault data.
  */
-export function diffDatabases(beforePath: string, afterPath: string, keyLimit = 20): DatabaseDiff {
-  const db = new DatabaseSync(beforePath, { readOnly: true });
+export function diffDatabases(
+  beforePath: string,
+  afterPath: string,
+  keyLimit = 20,
+  onlyTable?: string,
+): DatabaseDiff {
+  return withAttachedPair(beforePath, afterPath, (db) => diffAttached(db, keyLimit, onlyTable));
+}
+
+/**
+ * Runs `fn` on one read-only connection where `main` is the older database and `after` the newer,
+ * so any comparison stays inside SQLite (the application summaries use it too).
+ */
+export function withAttachedPair<T>(
+  beforePath: string,
+  afterPath: string,
+  fn: (db: DatabaseSync) => T,
+): T {
+  const db = new DatabaseSync(resolve(beforePath), { readOnly: true });
   try {
     // A plain absolute path, never a `file:` URI: SQLite reads `?` and `#` in a URI as its query
     // and fragment, so a temp dir like `/x/decoy.db?a=/…` would attach /x/decoy.db instead. The
     // attached file inherits the connection's read-only flag.
     db.exec(`ATTACH DATABASE ${sqlString(resolve(afterPath))} AS after`);
-    const schemaOf = (schema: string) =>
-      new Map(
-        (db.prepare(
-          `SELECT type, name, sql FROM ${schema}.sqlite_master WHERE sql IS NOT NULL`,
-        ).all() as { type: string; name: string; sql: string }[])
-          .filter((r) => !IGNORED_TABLES.test(r.name))
-          .map((r) => [`${r.type}:${r.name}`, r]),
-      );
-    const before = schemaOf("main");
-    const after = schemaOf("after");
-    const schema: SchemaChange[] = [];
-    for (const [k, r] of after) {
-      const old = before.get(k);
-      if (!old) schema.push({ type: r.type, name: r.name, change: "added" });
-      else if (normalizeSql(old.sql) !== normalizeSql(r.sql)) {
-        schema.push({ type: r.type, name: r.name, change: "changed" });
-      }
-    }
-    for (const [k, r] of before) {
-      if (!after.has(k)) schema.push({ type: r.type, name: r.name, change: "removed" });
-    }
-    const tables: TableDiff[] = [];
-    const names = new Set(
-      [...before.values(), ...after.values()].filter((r) => r.type === "table").map((r) => r.name),
-    );
-    for (const table of [...names].sort()) {
-      const inBefore = before.get(`table:${table}`);
-      const inAfter = after.get(`table:${table}`);
-      const count = (schemaName: string) =>
-        Number(
-          (db.prepare(`SELECT count(*) AS n FROM ${schemaName}.${ident(table)}`).get() as {
-            n: number;
-          }).n,
-        );
-      if (!inBefore || !inAfter) {
-        tables.push({
-          table,
-          key: [],
-          rowsBefore: inBefore ? count("main") : 0,
-          rowsAfter: inAfter ? count("after") : 0,
-          added: inAfter ? count("after") : 0,
-          removed: inBefore ? count("main") : 0,
-          changed: 0,
-          addedKeys: [],
-          removedKeys: [],
-          changedKeys: [],
-        });
-        continue;
-      }
-      tables.push(diffTable(db, table, keyLimit, count("main"), count("after")));
-    }
-    return {
-      schema,
-      tables: tables.filter((t) => t.added || t.removed || t.changed || t.key.length === 0),
-    };
+    return fn(db);
   } finally {
     db.close();
   }
+}
+
+function diffAttached(db: DatabaseSync, keyLimit: number, onlyTable?: string): DatabaseDiff {
+  const schemaOf = (schema: string) =>
+    new Map(
+      (db.prepare(
+        `SELECT type, name, sql FROM ${schema}.sqlite_master WHERE sql IS NOT NULL`,
+      ).all() as { type: string; name: string; sql: string }[])
+        .filter((r) => !IGNORED_TABLES.test(r.name))
+        .map((r) => [`${r.type}:${r.name}`, r]),
+    );
+  const before = schemaOf("main");
+  const after = schemaOf("after");
+  const schema: SchemaChange[] = [];
+  for (const [k, r] of after) {
+    const old = before.get(k);
+    if (!old) schema.push({ type: r.type, name: r.name, change: "added" });
+    else if (normalizeSql(old.sql) !== normalizeSql(r.sql)) {
+      schema.push({ type: r.type, name: r.name, change: "changed" });
+    }
+  }
+  for (const [k, r] of before) {
+    if (!after.has(k)) schema.push({ type: r.type, name: r.name, change: "removed" });
+  }
+  const tables: TableDiff[] = [];
+  const names = new Set(
+    [...before.values(), ...after.values()].filter((r) => r.type === "table").map((r) => r.name),
+  );
+  for (const table of [...names].sort()) {
+    if (onlyTable !== undefined && table !== onlyTable) continue;
+    const inBefore = before.get(`table:${table}`);
+    const inAfter = after.get(`table:${table}`);
+    const count = (schemaName: string) =>
+      Number(
+        (db.prepare(`SELECT count(*) AS n FROM ${schemaName}.${ident(table)}`).get() as {
+          n: number;
+        }).n,
+      );
+    if (!inBefore || !inAfter) {
+      tables.push({
+        table,
+        key: [],
+        rowsBefore: inBefore ? count("main") : 0,
+        rowsAfter: inAfter ? count("after") : 0,
+        added: inAfter ? count("after") : 0,
+        removed: inBefore ? count("main") : 0,
+        changed: 0,
+        addedKeys: [],
+        removedKeys: [],
+        changedKeys: [],
+      });
+      continue;
+    }
+    tables.push(diffTable(db, table, keyLimit, count("main"), count("after")));
+  }
+  return {
+    schema,
+    tables: tables.filter((t) => t.added || t.removed || t.changed || t.key.length === 0),
+  };
 }
 
 function diffTable(
