@@ -11,17 +11,19 @@ import { loadLitestreamConfig } from "../config/litestream_yml.ts";
 import { DEFAULT_CONFIG_PATH } from "../config/resolve.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import { LitewardenError, UsageError } from "../errors.ts";
-import { formatBytes } from "../lib/format.ts";
+import { DamagedError, LitewardenError, UsageError } from "../errors.ts";
+import { formatBytes, formatTime } from "../lib/format.ts";
 import { checkPingUrl, sendPing, writeMetrics } from "../report/notify.ts";
 import { restoreProgress } from "../report/progress.ts";
 import type { ProgressSink } from "../report/progress.ts";
 import { replicaVerdict, verifyJson, verifyText } from "../report/verify_report.ts";
 import type { VerifyResult } from "../report/verify_report.ts";
 import { listReplica } from "../replica/listing.ts";
-import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
+import type { ReplicaListing } from "../replica/listing.ts";
+import { chooseRestorePlan, newestPointAvoiding, restoreToTemp } from "../replica/restore.ts";
+import type { ChosenPlan } from "../replica/restore.ts";
 import type { RestoreRequest } from "../replica/restore.ts";
-import { summarize } from "../replica/summary.ts";
+import { restoreFlags, summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
 import { withTempDir } from "./safe_output.ts";
@@ -288,7 +290,7 @@ async function verifyReplica(
         onObject: progress.addObject,
       }).finally(() => progress.done());
     } catch (err) {
-      checks.push(errorCheck("restore.apply", err));
+      checks.push(errorCheck("restore.apply", withNewestIntact(err, listing, chosen)));
       return;
     }
     checks.push(pass(
@@ -351,6 +353,22 @@ async function verifyFile(
     exitCode: exitCodeFor(checks),
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** A damaged object found while restoring: the error names where a restore can go on from. */
+function withNewestIntact(err: unknown, listing: ReplicaListing, chosen: ChosenPlan): unknown {
+  if (!(err instanceof DamagedError) || err.key === undefined) return err;
+  const intact = newestPointAvoiding(listing, new Set([err.key]), chosen.point.time);
+  return new DamagedError(
+    `${err.message}; ${
+      intact
+        ? `the newest point that does not need it is ${formatTime(intact.point.time)} (${
+          restoreFlags(intact.point)
+        }): restore it with those flags, or with --accept-loss`
+        : "no point of this replica can be restored without it"
+    }`,
+    err.key,
+  );
 }
 
 function errorCheck(id: string, err: unknown): Check {
