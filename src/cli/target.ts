@@ -33,6 +33,7 @@ export async function resolveCliTarget(
       "AWS_SESSION_TOKEN",
       "LITESTREAM_ACCESS_KEY_ID",
       "AWS_ACCESS_KEY_ID",
+      "LITESTREAM_AZURE_ACCOUNT_KEY",
     ]
   ) registerSecret(env[k]);
   const resolved = await resolveTarget(arg, { configPath: opts.config, env, cwd: Deno.cwd() });
@@ -51,6 +52,7 @@ export async function resolveCliTarget(
       registerSecret(r.credentials.sessionToken);
     }
     if (r.type === "sftp") registerSecret(r.password);
+    if (r.type === "abs") registerSecret(r.accountKey);
   }
   const replicas = selectReplicas(resolved, opts.replica);
   if (replicas.length === 0) {

@@ -9,11 +9,13 @@
  */
 import { LitewardenError, PermissionError, UsageError } from "../errors.ts";
 import { type Env, expandConfigText, expandPath, stripSqlitePrefix } from "./expand.ts";
+import { buildAbsTarget } from "./abs.ts";
 import type { AgeSettings, ReplicaTarget, UnusableReplica } from "./target.ts";
 import {
   buildS3Target,
   buildSftpTarget,
   fileUrlPath,
+  gcsBucketPath,
   isUrl,
   replicaTypeFromUrl,
   type S3Settings,
@@ -342,6 +344,10 @@ class ConfigReader {
     const typeField = this.str(map, "type", label) || undefined;
     const nameField = this.str(map, "name", label) || undefined;
     const settings = this.s3Settings(map, label);
+    const absKeys = {
+      accountName: this.str(map, "account-name", label),
+      accountKey: this.str(map, "account-key", label),
+    };
     const type = (url !== undefined ? replicaTypeFromUrl(url) : undefined) ?? typeField ?? "file";
     const name = nameField ?? type;
     const where = `for replica ${name} of ${dbPath} in ${this.file}${
@@ -363,9 +369,12 @@ class ConfigReader {
     }
     const at = `${this.file}${line ? ` line ${line}` : ""}`;
     if (UNSUPPORTED_TYPES.includes(type)) {
+      const gcs = url !== undefined
+        ? gcsBucketPath(url)
+        : { bucket: settings.bucket, path: settings.path };
       return unusable(
         "unsupported",
-        `${unsupportedTypeMessage(type)}; see ${at} (database ${dbPath})`,
+        `${unsupportedTypeMessage(type, gcs)}; see ${at} (database ${dbPath})`,
       );
     }
     const age = this.ageSettings(map, label);
@@ -403,9 +412,23 @@ class ConfigReader {
         if (age) target.age = age;
         return target;
       }
+      if (type === "abs") {
+        const target = buildAbsTarget(
+          {
+            name,
+            url,
+            replica: { ...settings, ...absKeys },
+            where,
+          },
+          this.env,
+        );
+        target.dbPath = dbPath;
+        if (age) target.age = age;
+        return target;
+      }
       return unusable(
         "invalid",
-        `unknown replica type ${JSON.stringify(type)} ${where} (supported: file, s3, sftp)`,
+        `unknown replica type ${JSON.stringify(type)} ${where} (supported: file, s3, sftp, abs)`,
       );
     } catch (err) {
       if (err instanceof LitewardenError) {

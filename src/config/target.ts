@@ -1,5 +1,9 @@
 /** A replica location, resolved from litestream.yml or a replica URL. */
-export type ReplicaTarget = FileReplicaTarget | S3ReplicaTarget | SftpReplicaTarget;
+export type ReplicaTarget =
+  | FileReplicaTarget
+  | S3ReplicaTarget
+  | SftpReplicaTarget
+  | AbsReplicaTarget;
 
 interface ReplicaTargetBase {
   /** Replica name as Litestream shows it: the configured `name`, else the type. */
@@ -96,6 +100,24 @@ export function sftpLocation(t: SftpReplicaTarget): string {
   return `sftp://${sftpHostPort(t)}${path}`;
 }
 
+/** Azure Blob Storage (Litestream's `type: abs`). */
+export interface AbsReplicaTarget extends ReplicaTargetBase {
+  type: "abs";
+  /** Storage account name (`account-name`, or the user part of `abs://ACCOUNT@CONTAINER/PATH`). */
+  accountName: string;
+  /** Container (Litestream's `bucket`). */
+  container: string;
+  /** Blob name prefix inside the container, without leading or trailing `/` ("" for the root). */
+  path: string;
+  /**
+   * Service URL the container is appended to, e.g. `http://127.0.0.1:10000/devstoreaccount1` for
+   * an emulator; undefined = `https://ACCOUNT.blob.core.windows.net`.
+   */
+  endpoint?: string;
+  /** Base64 shared key (`account-key` or `$LITESTREAM_AZURE_ACCOUNT_KEY`). Never printed. */
+  accountKey: string;
+}
+
 /**
  * A configured replica litewarden cannot open: a backend it does not support (gcs, abs, …) or
  * settings Litestream itself would reject (url + path, no bucket, …). Kept apart from
@@ -117,6 +139,10 @@ export interface UnusableReplica {
 export function describeTarget(t: ReplicaTarget): string {
   if (t.type === "file") return `file://${t.path}`;
   if (t.type === "sftp") return sftpLocation(t);
+  if (t.type === "abs") {
+    const where = `abs://${t.accountName}@${t.container}${t.path ? `/${t.path}` : ""}`;
+    return t.endpoint ? `${where} (endpoint ${t.endpoint})` : where;
+  }
   const where = t.path ? `s3://${t.bucket}/${t.path}` : `s3://${t.bucket}`;
   return t.endpoint ? `${where} (endpoint ${t.endpoint})` : where;
 }

@@ -6,6 +6,7 @@
  * every message that shows a URL shows `safeUrl(url)`.
  */
 import { UsageError } from "../errors.ts";
+import { buildAbsTarget } from "./abs.ts";
 import { cleanPath, type Env, expandPath } from "./expand.ts";
 import type {
   FileReplicaTarget,
@@ -18,15 +19,30 @@ import type {
 export const UNSUPPORTED_TYPES: readonly string[] = [
   "gcs",
   "gs",
-  "abs",
   "webdav",
   "webdavs",
   "nats",
   "oss",
 ];
 
-export function unsupportedTypeMessage(type: string): string {
-  return `replica type ${type} is not supported by litewarden yet (supported: file, s3, sftp)`;
+export function unsupportedTypeMessage(
+  type: string,
+  gcs?: { bucket?: string; path?: string },
+): string {
+  if (type === "gcs" || type === "gs") return gcsAdvice(type, gcs?.bucket, gcs?.path);
+  return `replica type ${type} is not supported by litewarden yet (supported: file, s3, sftp, abs)`;
+}
+
+/**
+ * GCS has no native backend yet, but Litestream's GCS objects have the same names as its S3
+ * ones and GCS serves them over its S3-compatible XML API with HMAC keys: say how.
+ */
+function gcsAdvice(type: string, bucket = "BUCKET", path = "PATH"): string {
+  const where = path ? `${bucket}/${path}` : bucket;
+  return `replica type ${type} has no native backend in litewarden; read it through GCS's ` +
+    `S3-compatible XML API: s3://${where}?endpoint=https://storage.googleapis.com with an HMAC ` +
+    "key in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (in litestream.yml: type: s3, " +
+    "endpoint: https://storage.googleapis.com, access-key-id and secret-access-key = the HMAC key)";
 }
 
 /** Litestream's `IsURL`: a scheme followed by `://`. */
@@ -119,6 +135,16 @@ function splitUrl(s: string): SplitUrl {
     path: decode(path, s),
     query: new URLSearchParams(rawQuery),
   };
+}
+
+/** Bucket and path of a `gcs://BUCKET/PATH` URL, for the advice (never its userinfo). */
+export function gcsBucketPath(url: string): { bucket?: string; path?: string } {
+  try {
+    const u = splitUrl(url);
+    return { bucket: u.host || undefined, path: cleanKeyPath(u.path) };
+  } catch {
+    return {};
+  }
 }
 
 /** The replica type a URL names (`webdavs` counts as `webdav`), or undefined for a non-URL. */
@@ -527,9 +553,16 @@ export function parseReplicaUrl(url: string, env: Env, opts: UrlOptions = {}): R
       env,
     );
   }
-  if (UNSUPPORTED_TYPES.includes(type)) throw new UsageError(unsupportedTypeMessage(type));
+  if (type === "abs") {
+    return buildAbsTarget({ name: opts.name ?? "abs", url, where: `in ${safeUrl(url)}` }, env);
+  }
+  if (UNSUPPORTED_TYPES.includes(type)) {
+    throw new UsageError(unsupportedTypeMessage(type, gcsBucketPath(url)));
+  }
   throw new UsageError(
-    `unknown replica URL scheme ${type}:// in ${safeUrl(url)} (supported: file://, s3://, sftp://)`,
+    `unknown replica URL scheme ${type}:// in ${
+      safeUrl(url)
+    } (supported: file://, s3://, sftp://, abs://)`,
   );
 }
 

@@ -24,6 +24,10 @@ async function openBackend(target: ReplicaTarget): Promise<Storage> {
     const { SftpStorage } = await import("./sftp.ts");
     return new SftpStorage(target);
   }
+  if (target.type === "abs") {
+    const { AbsStorage } = await import("./abs.ts");
+    return new AbsStorage(target);
+  }
   const { S3Storage } = await import("./s3.ts");
   return new S3Storage(target);
 }

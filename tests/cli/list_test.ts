@@ -245,7 +245,7 @@ Deno.test("list: bad input gives one line and the documented exit code", async (
   const cases: [string[], number, string][] = [
     [["list", `file://${dir.path}/nothing-here`], 3, `${dir.path}/nothing-here`],
     [["list", "/data/db.sqlite3", "--config", `${dir.path}/missing.yml`], 2, "missing.yml"],
-    [["list", "gcs://bucket/db"], 2, "not supported"],
+    [["list", "gcs://bucket/db"], 2, "s3://bucket/db?endpoint=https://storage.googleapis.com"],
     [["list", "--bogus-flag"], 2, "unknown option"],
   ];
   await Deno.writeTextFile(`${dir.path}/bad.yml`, "dbs:\n  - path: /a\n   replicas: [\n");

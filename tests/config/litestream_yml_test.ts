@@ -358,7 +358,7 @@ dbs:
     type: "gcs",
     dbPath: "/a.db",
     message:
-      "replica type gcs is not supported by litewarden yet (supported: file, s3, sftp); see /etc/litestream.yml line 5 (database /a.db)",
+      "replica type gcs has no native backend in litewarden; read it through GCS's S3-compatible XML API: s3://bkt/a?endpoint=https://storage.googleapis.com with an HMAC key in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (in litestream.yml: type: s3, endpoint: https://storage.googleapis.com, access-key-id and secret-access-key = the HMAC key); see /etc/litestream.yml line 5 (database /a.db)",
   }]);
   assertEquals(cfg.dbs[1].unusable[0].type, "abs");
   assertEquals(cfg.dbs[2].unusable[0].name, "remote");
@@ -392,7 +392,7 @@ dbs:
     `r4: bucket required for an s3 replica ${where("r4", 8)}`,
     `r5: file replica path required ${where("r5", 9)}`,
     `r6: cannot specify url and path for a file replica ${where("r6", 10)}`,
-    `r7: unknown replica type "S3" ${where("r7", 11)} (supported: file, s3, sftp)`,
+    `r7: unknown replica type "S3" ${where("r7", 11)} (supported: file, s3, sftp, abs)`,
     `r8: replica url needs a scheme (s3://…, file://…) ${where("r8", 12)}`,
     `r9: endpoint https://e.example ${
       where("r9", 13)

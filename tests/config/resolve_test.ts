@@ -75,10 +75,14 @@ Deno.test("URL form: --config together with a URL is refused; $LITESTREAM_CONFIG
   assertEquals(r.source, "url");
 });
 
-Deno.test("URL form: unsupported backends", async () => {
+Deno.test("URL form: unsupported backends; abs needs its account key", async () => {
+  await rejects2(
+    () => resolveTarget("nats://h/p", { env: {}, cwd: "/" }),
+    "replica type nats is not supported by litewarden yet (supported: file, s3, sftp, abs)",
+  );
   await rejects2(
     () => resolveTarget("abs://acct@container/p", { env: {}, cwd: "/" }),
-    "replica type abs is not supported by litewarden yet (supported: file, s3, sftp)",
+    "no account key for abs replica abs in abs://container/p; set account-key or $LITESTREAM_AZURE_ACCOUNT_KEY",
   );
 });
 
@@ -137,7 +141,7 @@ Deno.test("config form: the database's only replica is unsupported / it has none
   await withConfig(CONFIG, async (dir, cfg) => {
     await rejects2(
       () => resolveTarget("/only/gcs.db", { configPath: cfg, env: {}, cwd: dir }),
-      `replica type gs is not supported by litewarden yet (supported: file, s3, sftp); see ${cfg} line 14 (database /only/gcs.db)`,
+      `replica type gs has no native backend in litewarden; read it through GCS's S3-compatible XML API: s3://b/p?endpoint=https://storage.googleapis.com with an HMAC key in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (in litestream.yml: type: s3, endpoint: https://storage.googleapis.com, access-key-id and secret-access-key = the HMAC key); see ${cfg} line 14 (database /only/gcs.db)`,
     );
     await rejects2(
       () => resolveTarget("/no/replicas.db", { configPath: cfg, env: {}, cwd: dir }),
@@ -247,7 +251,7 @@ Deno.test("selectReplicas: all, by name, unsupported by name, unknown name", asy
     const err = assertThrows(() => selectReplicas(r, "offsite"), LitewardenError);
     assertEquals(err.exitCode, 2);
     assert(
-      err.message.startsWith("replica type gcs is not supported by litewarden yet"),
+      err.message.startsWith("replica type gcs has no native backend in litewarden"),
       err.message,
     );
     assertThrows(

@@ -23,6 +23,7 @@ import {
 } from "../../src/storage/s3.ts";
 import { readAll } from "../../src/storage/storage.ts";
 import { bytes } from "../support/bytes.ts";
+import { expectLitewardenError } from "../support/assert.ts";
 import {
   decodeNumericEntities,
   s3TargetFor,
@@ -88,22 +89,7 @@ async function withS3(fn: (ctx: Ctx) => Promise<void>): Promise<void> {
   }
 }
 
-async function expectError(
-  p: Promise<unknown>,
-  exitCode: number,
-  ...fragments: string[]
-): Promise<LitewardenError> {
-  try {
-    await p;
-  } catch (err) {
-    if (!(err instanceof LitewardenError)) throw err;
-    assert.equal(err.exitCode, exitCode, `exit code of: ${err.message}`);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" lacks "${f}"`);
-    assert.ok(!err.message.includes("\n"), "error messages are one line");
-    return err;
-  }
-  throw new Error("expected an error");
-}
+const expectError = expectLitewardenError;
 
 async function collect(s: S3Storage, prefix: string) {
   return await Array.fromAsync(s.list(prefix));

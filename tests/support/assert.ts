@@ -3,6 +3,7 @@
  * so these wrap `node:assert` (built into Deno) behind Deno-style names.
  */
 import assert from "node:assert/strict";
+import { LitewardenError } from "../../src/errors.ts";
 
 export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
   assert.deepStrictEqual(actual, expected, msg);
@@ -73,4 +74,25 @@ function check(err: unknown, cls?: ErrorClass<Error>, includes?: string): void {
       }`,
     });
   }
+}
+
+/**
+ * Awaits `p`, which must reject with a `LitewardenError` of `exitCode` whose one-line message
+ * contains every fragment; returns the error.
+ */
+export async function expectLitewardenError(
+  p: Promise<unknown>,
+  exitCode: number,
+  ...fragments: string[]
+): Promise<LitewardenError> {
+  try {
+    await p;
+  } catch (err) {
+    if (!(err instanceof LitewardenError)) throw err;
+    assert.equal(err.exitCode, exitCode, `exit code of: ${err.message}`);
+    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" lacks "${f}"`);
+    assert.ok(!err.message.includes("\n"), "error messages are one line");
+    return err;
+  }
+  throw new Error("expected an error");
 }
