@@ -23,7 +23,13 @@ import {
   StorageError,
   type StorageFailure,
 } from "../errors.ts";
-import { type Download, emptyStream, resumableDownload } from "./resumable.ts";
+import { PagingGuard } from "./paging.ts";
+import {
+  type Download,
+  emptyStream,
+  READ_IDLE_TIMEOUT_MS,
+  resumableDownload,
+} from "./resumable.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
@@ -36,8 +42,8 @@ export interface AbsStorageOptions {
   retryMaxDelayMs?: number;
   /** Time from sending a request to its response headers (default 60 s). */
   requestTimeoutMs?: number;
-  /** A body that delivers nothing for this long is dropped and resumed (default 120 s). */
-  idleTimeoutMs?: number;
+  /** A GET body that sends nothing for this long is dropped and resumed (default 20 s). */
+  readIdleTimeoutMs?: number;
   /** List Blobs page size, 1…5000 (default 5000). */
   pageSize?: number;
   /** Parallel Delete Blob requests (default 8). */
@@ -49,7 +55,7 @@ const DEFAULTS: Required<AbsStorageOptions> = {
   retryBaseDelayMs: 200,
   retryMaxDelayMs: 10_000,
   requestTimeoutMs: 60_000,
-  idleTimeoutMs: 120_000,
+  readIdleTimeoutMs: READ_IDLE_TIMEOUT_MS,
   pageSize: 5000,
   deleteConcurrency: 8,
 };
@@ -126,6 +132,7 @@ export class AbsStorage implements Storage {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     const full = this.root + prefix;
     let marker = "";
+    const guard = new PagingGuard();
     for (;;) {
       const query: Record<string, string> = {
         restype: "container",
@@ -141,6 +148,13 @@ export class AbsStorage implements Storage {
         yield { key: blob.name.slice(this.root.length), size: blob.size, modified: blob.time };
       }
       if (!page.nextMarker) return;
+      const looping = guard.check({ keys: page.blobs.length, nextToken: page.nextMarker });
+      if (looping) {
+        throw this.mapped(
+          `Azure Blob listing of ${this.location} at ${this.service} is looping: the server sent ${looping}; stopped listing (check the service or its proxy)`,
+          { op: "list" },
+        );
+      }
       marker = page.nextMarker;
     }
   }
@@ -155,10 +169,11 @@ export class AbsStorage implements Storage {
       retryBaseDelayMs: this.opts.retryBaseDelayMs,
       retryMaxDelayMs: this.opts.retryMaxDelayMs,
       location: this.location,
+      readIdleTimeoutMs: this.opts.readIdleTimeoutMs,
     });
   }
 
-  /** One Get Blob (with request retries); the body with an idle timeout. */
+  /** One Get Blob (with request retries). */
   private getOnce(key: string, range?: ByteRange): Promise<Download> {
     let header: string | undefined;
     if (range && (range.offset > 0 || range.length !== undefined)) {
@@ -170,11 +185,10 @@ export class AbsStorage implements Storage {
     return this.request(
       { method: "GET", blob: this.root + key, headers },
       { op: "get", key, range: header },
-      (res, abort) => {
+      (res) => {
         const length = Number(res.headers.get("content-length") ?? NaN);
-        const body = res.body ? withIdleTimeout(res.body, this.opts.idleTimeoutMs, abort) : null;
         return Promise.resolve({
-          body: body ?? emptyStream(),
+          body: res.body ?? emptyStream(),
           length: Number.isFinite(length) ? length : undefined,
         });
       },
@@ -231,7 +245,7 @@ export class AbsStorage implements Storage {
   private async request<T>(
     spec: RequestSpec,
     ctx: Context,
-    read: (res: Response, abort: () => void) => Promise<T>,
+    read: (res: Response) => Promise<T>,
     opt: { keepBody?: boolean } = {},
   ): Promise<T> {
     for (let attempt = 1;; attempt++) {
@@ -240,11 +254,9 @@ export class AbsStorage implements Storage {
       try {
         const res = await this.send(spec, ctrl.signal);
         if (res.ok) {
-          if (opt.keepBody) {
-            clearTimeout(timer);
-            return await read(res, () => ctrl.abort(new TimeoutFailure()));
-          }
-          return await read(res, () => ctrl.abort());
+          // A kept body is read later, under the resumable download's read-idle timeout.
+          if (opt.keepBody) clearTimeout(timer);
+          return await read(res);
         }
         await res.body?.cancel().catch(() => {});
         const code = res.headers.get("x-ms-error-code") ?? `HTTP ${res.status}`;
@@ -461,32 +473,6 @@ function networkFailure(err: unknown): Failure {
     return net("ECONNRESET", "connection dropped");
   }
   return net(e.name || "Error", "network error");
-}
-
-/** Aborts the request (so the body read fails and is resumed) when no chunk arrives in time. */
-function withIdleTimeout(
-  body: ReadableStream<Uint8Array>,
-  idleMs: number,
-  abort: () => void,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(ctrl) {
-      timer = setTimeout(abort, idleMs);
-      try {
-        const { done, value } = await reader.read();
-        if (done) ctrl.close();
-        else ctrl.enqueue(value);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    cancel(reason) {
-      clearTimeout(timer);
-      return reader.cancel(reason);
-    },
-  });
 }
 
 // ---- List Blobs XML ----

@@ -30,6 +30,8 @@ import { makeTempDir } from "../support/tmp.ts";
 import type { TempDir } from "../support/tmp.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
+import { AbsStorage } from "../../src/storage/abs.ts";
+import { absTargetFor, startAzurite } from "../support/azurite_server.ts";
 import { listReplica } from "../../src/replica/listing.ts";
 import { planPrune } from "../../src/replica/retention.ts";
 import type { KeepRules, PrunePlan } from "../../src/replica/retention.ts";
@@ -135,7 +137,7 @@ interface S3Proxy {
  * `<Contents>` shape) so the same dated replica exists on S3 as on disk. Litestream and litewarden
  * both talk to the proxy.
  */
-function startS3Proxy(upstream: string): S3Proxy {
+function startS3Proxy(upstream: string, dialect: "s3" | "abs" = "s3"): S3Proxy {
   const proxy: S3Proxy = {
     endpoint: "",
     times: new Map(),
@@ -151,14 +153,18 @@ function startS3Proxy(upstream: string): S3Proxy {
         ? undefined
         : new Uint8Array(await req.arrayBuffer());
       const parts = url.pathname.split("/").filter((p) => p !== "");
+      // Azure paths carry the account before the container: /ACCOUNT/CONTAINER/BLOB.
+      const keyStart = dialect === "abs" ? 2 : 1;
       const batchDelete = req.method === "POST" && url.searchParams.has("delete");
       if (batchDelete || req.method === "DELETE") {
         const keys = batchDelete
           ? [...new TextDecoder().decode(body).matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1])
-          : [decodeURIComponent(parts.slice(1).join("/"))];
+          : [decodeURIComponent(parts.slice(keyStart).join("/"))];
         proxy.deleteRequests++;
         await proxy.beforeDelete?.(keys);
-        if (proxy.denyDeletes) return accessDenied(keys, batchDelete);
+        if (proxy.denyDeletes) {
+          return dialect === "abs" ? azureDenied() : accessDenied(keys, batchDelete);
+        }
       }
       const headers = new Headers(req.headers);
       headers.delete("host");
@@ -168,18 +174,23 @@ function startS3Proxy(upstream: string): S3Proxy {
         body,
         redirect: "manual",
       });
-      if (req.method !== "GET" || parts.length !== 1 || !res.ok) {
+      const isList = dialect === "abs"
+        ? url.searchParams.get("comp") === "list"
+        : parts.length === 1;
+      if (req.method !== "GET" || !isList || !res.ok) {
         return new Response(res.body, { status: res.status, headers: res.headers });
       }
-      const xml = (await res.text()).replace(/<Contents>[\s\S]*?<\/Contents>/g, (block) => {
-        const key = /<Key>([^<]*)<\/Key>/.exec(block)?.[1];
-        const time = key === undefined ? undefined : proxy.times.get(key);
-        if (!time) return block;
-        return block.replace(
-          /<LastModified>[^<]*<\/LastModified>/,
-          `<LastModified>${time.toISOString()}</LastModified>`,
-        );
-      });
+      const xml = dialect === "abs"
+        ? retimeBlobList(await res.text(), proxy.times)
+        : (await res.text()).replace(/<Contents>[\s\S]*?<\/Contents>/g, (block) => {
+          const key = /<Key>([^<]*)<\/Key>/.exec(block)?.[1];
+          const time = key === undefined ? undefined : proxy.times.get(key);
+          if (!time) return block;
+          return block.replace(
+            /<LastModified>[^<]*<\/LastModified>/,
+            `<LastModified>${time.toISOString()}</LastModified>`,
+          );
+        });
       const out = new Headers(res.headers);
       out.delete("content-length");
       return new Response(xml, { status: res.status, headers: out });
@@ -187,6 +198,27 @@ function startS3Proxy(upstream: string): S3Proxy {
   );
   proxy.endpoint = `http://127.0.0.1:${server.addr.port}`;
   return proxy;
+}
+
+/** Azure's List Blobs: the object time is `Creation-Time` (RFC 1123, whole seconds). */
+function retimeBlobList(xml: string, times: Map<string, Date>): string {
+  return xml.replace(/<Blob>[\s\S]*?<\/Blob>/g, (block) => {
+    const name = /<Name>([^<]*)<\/Name>/.exec(block)?.[1];
+    const time = name === undefined ? undefined : times.get(name);
+    if (!time) return block;
+    return block.replace(
+      /<Creation-Time>[^<]*<\/Creation-Time>/,
+      `<Creation-Time>${time.toUTCString()}</Creation-Time>`,
+    );
+  });
+}
+
+/** Azure's answer to a delete the credentials may not make. */
+function azureDenied(): Response {
+  return new Response(
+    "<Error><Code>AuthorizationPermissionMismatch</Code><Message>denied</Message></Error>",
+    { status: 403, headers: { "x-ms-error-code": "AuthorizationPermissionMismatch" } },
+  );
 }
 
 function accessDenied(keys: string[], batch: boolean): Response {
@@ -795,6 +827,76 @@ Deno.test("prune on S3 without delete permission: exit 4 before deleting anythin
       storage.close();
     }
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// v0.3 on Azure Blob (azurite, through the proxy, so Creation-Time carries the same dates)
+
+Deno.test("prune v0.3 Azure Blob replica (azurite): every rule set keeps its points restorable, byte for byte", async (t) => {
+  const base = await v03Base();
+  const server = await startAzurite();
+  const proxy = startS3Proxy(new URL(server.endpoint).origin, "abs");
+  const container = "prune";
+  try {
+    await server.createContainer(container);
+    const absReplica = (prefix: string): ReplicaConfig => ({
+      type: "abs",
+      bucket: container,
+      path: prefix,
+      endpoint: `${proxy.endpoint}/${server.accountName}`,
+      extra: { "account-name": server.accountName, "account-key": server.accountKey },
+    });
+    const upload = async (prefix: string, tmp: TempDir) => {
+      const storage = new AbsStorage(absTargetFor(server, container, prefix));
+      for (const [key, time] of base.times) {
+        await storage.put(key, await Deno.readFile(`${base.replica}/${key}`));
+        proxy.times.set(`${prefix}/${key}`, time);
+      }
+      const config = await configFor(tmp, absReplica(prefix), `${prefix.replaceAll("/", "-")}.yml`);
+      const list = () => Array.fromAsync(storage.list(""));
+      const view: ReplicaView = {
+        snapshot: async () => (await list()).map((o) => `${o.key} ${o.size}`),
+        keys: async () => (await list()).map((o) => o.key),
+      };
+      return { storage, config, view };
+    };
+    let n = 0;
+    for (const rules of RULE_SETS) {
+      await t.step(rules.flags.join(" "), async () => {
+        await using tmp = await makeTempDir();
+        const { config, view } = await upload(`case${n++}/db`, tmp);
+        await runRuleSet(base, config, view, rules, tmp);
+      });
+    }
+    await t.step("without delete permission: exit 4 before deleting anything", async () => {
+      await using tmp = await makeTempDir();
+      const { config, view } = await upload("denied/db", tmp);
+      const before = await view.snapshot();
+      proxy.denyDeletes = true;
+      proxy.deleteRequests = 0;
+      try {
+        const r = await runCli([
+          "prune",
+          config.dbPath,
+          "--config",
+          config.path,
+          "--keep-last",
+          "1",
+          "--apply",
+        ]);
+        assertEquals(r.code, 4, r.stderr);
+        assertStringIncludes(r.stderr, "permission denied");
+        assert(!r.stderr.includes(server.accountKey));
+        assertEquals(proxy.deleteRequests, 1, "only the probe was sent");
+        assertEquals(await view.snapshot(), before);
+      } finally {
+        proxy.denyDeletes = false;
+      }
+    });
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
 });
 
 Deno.test("prune stops without deleting when a kept point disappears before the deletes", async () => {

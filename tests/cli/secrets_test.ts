@@ -1,7 +1,7 @@
 /**
  * "Never print credentials", end to end: a replica URL whose secret has an unencoded `/` (as AWS
  * secret keys often do), an endpoint with credentials (flag and config), a ping URL without a
- * scheme; SFTP passwords. Scans everything a run emits — stdout, stderr, the JSON fields, the ping body, the
+ * scheme; SFTP passwords; Azure account keys. Scans everything a run emits — stdout, stderr, the JSON fields, the ping body, the
  * metrics file — for every part of the secret.
  */
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
@@ -11,6 +11,8 @@ import { startS3Server, uploadTree } from "../support/s3_server.ts";
 import { haveSshd, startSftpServer } from "../support/sshd_server.ts";
 import { makeTempDir } from "../support/tmp.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
+import { AbsStorage } from "../../src/storage/abs.ts";
+import { absTargetFor, startAzurite } from "../support/azurite_server.ts";
 
 const SAMPLE = new URL("../../samples/vaultwarden-replica", import.meta.url).pathname;
 const KEY_ID = "AKIAREDACTTEST7";
@@ -236,4 +238,91 @@ Deno.test({
       await rx.stop();
     }
   },
+});
+
+Deno.test("Azure account keys (config and $LITESTREAM_AZURE_ACCOUNT_KEY) never reach a message, JSON, the ping body or a metric", async (t) => {
+  await using dir = await makeTempDir();
+  const server = await startAzurite();
+  const rx = receiver();
+  // Every run-length of the base64 key between its '/' and '+' that could identify it.
+  const pieces = [
+    server.accountKey,
+    ...server.accountKey.split(/[/+=]/).filter((p) => p.length >= 8),
+  ];
+  const noLeak = (text: string, what: string) => {
+    for (const p of pieces) assert(!text.includes(p), `${what} shows ${p}: ${text}`);
+  };
+  const saved = Deno.env.get("LITESTREAM_AZURE_ACCOUNT_KEY");
+  try {
+    await server.createContainer("vault");
+    await uploadTree(new AbsStorage(absTargetFor(server, "vault", "vw")), SAMPLE);
+    const config = dir.join("abs.yml");
+    const writeConfig = (container: string, key: string) =>
+      Deno.writeTextFile(
+        config,
+        [
+          "dbs:",
+          `  - path: ${dir.join("db.sqlite3")}`,
+          "    replicas:",
+          "      - type: abs",
+          `        account-name: ${server.accountName}`,
+          `        account-key: "${key}"`,
+          `        bucket: ${container}`,
+          "        path: vw",
+          `        endpoint: ${server.endpoint}`,
+          "",
+        ].join("\n"),
+      );
+    await t.step("the key in litestream.yml: verify passes, nothing leaks", async () => {
+      await writeConfig("vault", server.accountKey);
+      const metrics = dir.join("abs.prom");
+      const r = await runCli([
+        "verify",
+        "--config",
+        config,
+        "--json",
+        "--ping-url",
+        `${rx.base}/ping/abs`,
+        "--metrics-file",
+        metrics,
+      ]);
+      assertEquals(r.code, 0, r.stdout + r.stderr);
+      noLeak(r.stdout + r.stderr, "verify output");
+      noLeak(rx.bodies.join("\n"), "the ping body");
+      noLeak(await Deno.readTextFile(metrics), "the metrics file");
+    });
+    await t.step("a missing container, a wrong key: exit 4, nothing leaks", async () => {
+      await writeConfig("nope", server.accountKey);
+      for (const cmd of ["list", "verify", "restore"]) {
+        const out = cmd === "restore" ? ["-o", dir.join("restored.db")] : [];
+        const r = await runCli([cmd, "--config", config, "--json", ...out]);
+        assertEquals(r.code, 4, `${cmd}: ${r.stdout}${r.stderr}`);
+        assertStringIncludes(r.stdout + r.stderr, "container nope does not exist");
+        noLeak(r.stdout + r.stderr, `${cmd} output`);
+      }
+      // A wrong key that shares most of the real one: neither is shown.
+      const wrong = `${server.accountKey.slice(0, -8)}AAAAAAA=`;
+      await writeConfig("vault", wrong);
+      const r = await runCli(["list", "--config", config]);
+      assertEquals(r.code, 4, r.stderr);
+      assertStringIncludes(r.stderr, "Azure rejected the request");
+      noLeak(r.stdout + r.stderr, "list output");
+      assert(!r.stderr.includes(wrong.slice(0, 40)), r.stderr);
+    });
+    await t.step("URL form, key from the environment: nothing leaks", async () => {
+      Deno.env.set("LITESTREAM_AZURE_ACCOUNT_KEY", server.accountKey);
+      const url = `abs://${server.accountName}@vault/vw?endpoint=${server.endpoint}`;
+      const r = await runCli(["list", url, "--json"]);
+      assertEquals(r.code, 0, r.stdout + r.stderr);
+      noLeak(r.stdout + r.stderr, "list output");
+      const missing = await runCli(["verify", url.replace("@vault/", "@nope/"), "--json"]);
+      assertEquals(missing.code, 4, missing.stdout);
+      noLeak(missing.stdout + missing.stderr, "verify output");
+    });
+  } finally {
+    if (saved === undefined) Deno.env.delete("LITESTREAM_AZURE_ACCOUNT_KEY");
+    else Deno.env.set("LITESTREAM_AZURE_ACCOUNT_KEY", saved);
+    await rx.stop();
+    await server.stop();
+  }
 });

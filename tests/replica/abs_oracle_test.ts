@@ -2,12 +2,14 @@
  * Azure Blob Storage replicas written by real Litestream v0.3.13 into azurite (`type: abs` with
  * `endpoint: http://127.0.0.1:PORT/ACCOUNT`): `litewarden restore` must equal `litestream restore`
  * byte for byte, latest, at every `-index` of both generations and at every object's time; the
- * URL form with the key from `$LITESTREAM_AZURE_ACCOUNT_KEY` reads the same replica.
+ * URL form with the key from `$LITESTREAM_AZURE_ACCOUNT_KEY` reads the same replica, and `verify`
+ * passes on it and fails (exit 5) once a WAL segment is cut short.
  *
  * Litestream v0.3.13 takes an abs object's time from the blob's Creation-Time (whole seconds),
  * and so does litewarden; `-timestamp` targets are those listed times.
  */
 import { AbsStorage } from "../../src/storage/abs.ts";
+import { readAll } from "../../src/storage/storage.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { absTargetFor, startAzurite } from "../support/azurite_server.ts";
 import { runCli } from "../support/cli.ts";
@@ -173,6 +175,24 @@ Deno.test("v0.3 abs replica in azurite: litewarden restore is byte-identical to 
       }
       // Between the generations (after gen 1's last object, before gen 2's first) both refuse.
       assert(refusals >= 1, "no -timestamp fell between the generations");
+    });
+
+    await t.step("verify: a clean replica is 0, a corrupt WAL segment is 5", async () => {
+      const clean = await runCli(["verify", dbPath, "--config", config, "--json"]);
+      assertEquals(clean.code, 0, clean.stdout + clean.stderr);
+      assert(!clean.stdout.includes(server.accountKey));
+      // The newest WAL segment, cut to half its size, as a failed upload could leave it.
+      const last = objects.filter((o) => o.key.includes("/wal/"))
+        .sort((a, b) => a.modified.getTime() - b.modified.getTime() || (a.key < b.key ? -1 : 1))
+        .pop()!;
+      const bytes = await readAll(await storage.get(last.key));
+      await storage.put(last.key, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      const bad = await runCli(["verify", dbPath, "--config", config, "--json"]);
+      assertEquals(bad.code, 5, bad.stdout + bad.stderr);
+      assert(bad.stdout.includes(last.key.split("/").pop()!), bad.stdout);
+      assert(!bad.stdout.includes(server.accountKey) && !bad.stderr.includes(server.accountKey));
+      await storage.put(last.key, bytes);
+      assertEquals((await runCli(["verify", dbPath, "--config", config])).code, 0);
     });
   } finally {
     if (saved === undefined) Deno.env.delete("LITESTREAM_AZURE_ACCOUNT_KEY");

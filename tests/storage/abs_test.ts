@@ -18,7 +18,7 @@ const FAST: AbsStorageOptions = {
   retryBaseDelayMs: 5,
   retryMaxDelayMs: 20,
   requestTimeoutMs: 3000,
-  idleTimeoutMs: 3000,
+  readIdleTimeoutMs: 3000,
 };
 
 function bytes(n: number, seed = 1): Uint8Array {
