@@ -53,7 +53,9 @@ export class Progress {
     this.last = now;
     const elapsed = (now - this.started) / 1000;
     const rate = elapsed > 0 ? this.bytes / elapsed : 0;
-    const eta = rate > 0 && this.totalBytes > this.bytes
+    // An ETA from less than a second of transfer is noise (and would make the first line depend
+    // on scheduling), so it appears from the second second on.
+    const eta = elapsed >= 1 && rate > 0 && this.totalBytes > this.bytes
       ? ` ETA ${Math.ceil((this.totalBytes - this.bytes) / rate)}s`
       : "";
     const pct = this.totalBytes > 0
