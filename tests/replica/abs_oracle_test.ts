@@ -23,6 +23,7 @@ import {
   writeSmallTransactions,
 } from "../support/sqlite_writer.ts";
 import { makeTempDir } from "../support/tmp.ts";
+import { uploadTree } from "../support/s3_server.ts";
 
 Deno.env.set("NO_PROGRESS", "1");
 
@@ -198,6 +199,50 @@ Deno.test("v0.3 abs replica in azurite: litewarden restore is byte-identical to 
     if (saved === undefined) Deno.env.delete("LITESTREAM_AZURE_ACCOUNT_KEY");
     else Deno.env.set("LITESTREAM_AZURE_ACCOUNT_KEY", saved);
     db.close();
+    await server.stop();
+  }
+});
+
+const LTX_FIXTURES = new URL("../fixtures/ltx/", import.meta.url).pathname;
+
+Deno.test("v0.5 LTX replica in azurite (ltx/<level>/ keys): every TXID restores to the state it was written from", async () => {
+  await using tmp = await makeTempDir();
+  const server = await startAzurite();
+  const saved = Deno.env.get("LITESTREAM_AZURE_ACCOUNT_KEY");
+  try {
+    await server.createContainer("ltx");
+    const keys = await uploadTree(
+      new AbsStorage(absTargetFor(server, "ltx", "vw/db")),
+      `${LTX_FIXTURES}ltx-v0.5.2-block/checksummed`,
+    );
+    assert(keys.some((k) => k.startsWith("ltx/9/")), `no snapshot level in ${keys}`);
+    Deno.env.set("LITESTREAM_AZURE_ACCOUNT_KEY", server.accountKey);
+    const url = `abs://${server.accountName}@ltx/vw/db?endpoint=${server.endpoint}`;
+    for (let txid = 1; txid <= 4; txid++) {
+      const out = tmp.join(`txid-${txid}.db`);
+      const r = await runCli([
+        "restore",
+        url,
+        "-o",
+        out,
+        "--txid",
+        txid.toString(16).padStart(16, "0"),
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(
+        await Deno.readFile(out),
+        await Deno.readFile(`${LTX_FIXTURES}states/S${txid}.db`),
+        `TXID ${txid}`,
+      );
+    }
+    const latest = tmp.join("latest.db");
+    assertEquals((await runCli(["restore", url, "-o", latest])).code, 0);
+    assertEquals(await Deno.readFile(latest), await Deno.readFile(`${LTX_FIXTURES}states/S4.db`));
+    const verified = await runCli(["verify", url]);
+    assertEquals(verified.code, 0, verified.stdout + verified.stderr);
+  } finally {
+    if (saved === undefined) Deno.env.delete("LITESTREAM_AZURE_ACCOUNT_KEY");
+    else Deno.env.set("LITESTREAM_AZURE_ACCOUNT_KEY", saved);
     await server.stop();
   }
 });
