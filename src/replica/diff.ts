@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { readOnlyUri } from "../lib/sqlite.ts";
 import { DatabaseSync } from "node:sqlite";
 
 /** Litestream's own bookkeeping tables change on every checkpoint; they are not user data. */
@@ -53,12 +53,11 @@ export function withAttachedPair<T>(
   afterPath: string,
   fn: (db: DatabaseSync) => T,
 ): T {
-  const db = new DatabaseSync(resolve(beforePath), { readOnly: true });
+  const db = new DatabaseSync(readOnlyUri(beforePath), { readOnly: true });
   try {
-    // A plain absolute path, never a `file:` URI: SQLite reads `?` and `#` in a URI as its query
-    // and fragment, so a temp dir like `/x/decoy.db?a=/…` would attach /x/decoy.db instead. The
-    // attached file inherits the connection's read-only flag.
-    db.exec(`ATTACH DATABASE ${sqlString(resolve(afterPath))} AS after`);
+    // readOnlyUri percent-encodes the path: SQLite reads `?` and `#` in a URI as its query and
+    // fragment, so a temp dir like `/x/decoy.db?a=/…` must not reach it raw.
+    db.exec(`ATTACH DATABASE ${sqlString(readOnlyUri(afterPath))} AS after`);
     return fn(db);
   } finally {
     db.close();

@@ -3,7 +3,7 @@
  * fixture, with a scripted incident: an item deleted for good, an item trashed, a member removed, a
  * folder renamed, a member's role changed and an account re-keyed, each its own transaction.
  */
-import { DatabaseSync } from "node:sqlite";
+import { openDatabaseReadOnly } from "../../src/lib/sqlite.ts";
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli, runCliJson } from "../support/cli.ts";
 import { startReplicate, writeLitestreamConfig } from "../support/litestream.ts";
@@ -49,7 +49,7 @@ const SECRET_COLUMNS: Record<string, string[]> = {
 };
 
 function secretValues(path: string): string[] {
-  const db = new DatabaseSync(path, { readOnly: true });
+  const db = openDatabaseReadOnly(path);
   const out: string[] = [];
   try {
     for (const [table, cols] of Object.entries(SECRET_COLUMNS)) {
@@ -77,6 +77,14 @@ function secretValues(path: string): string[] {
   return out;
 }
 
+const existsSync = (path: string) => {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const diesel = (iso: string) => iso.replace("T", " ").replace("Z", "000");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -318,6 +326,44 @@ Deno.test("snapshot-diff summarizes a scripted Vaultwarden incident per user and
     assertEquals(files.code, 0, files.stderr);
     assertEquals(files.json.vaultwarden, EXPECTED);
     assertEquals(await Deno.readFile(r.live), liveBytes, "the live database is unchanged");
+    for (const db of [FIXTURE, r.live]) {
+      for (const suffix of ["-wal", "-shm"]) {
+        assert(!existsSync(`${db}${suffix}`), `no ${suffix} was created beside ${db}`);
+      }
+    }
+    // A live database: what its -wal holds is part of it (read, never checkpointed).
+    const busy = `${r.dir}/busy.sqlite3`;
+    await Deno.copyFile(r.live, busy);
+    const writer = openWalDatabase(busy);
+    try {
+      writer.prepare("UPDATE folders SET name = 'renamed again' WHERE uuid = ?").run(CAROL_FOLDER);
+      writer.prepare("UPDATE users SET client_kdf_iter = 700000 WHERE uuid = ?").run(ALICE);
+      assert(Deno.statSync(`${busy}-wal`).size > 0, "the change is only in the -wal");
+      const walBytes = await Deno.readFile(`${busy}-wal`);
+      const withWal = await runCliJson<DiffDoc>([
+        "snapshot-diff",
+        "--from",
+        `file:${r.live}`,
+        "--to",
+        `file:${busy}`,
+        "--json",
+      ]);
+      assertEquals(withWal.code, 0, withWal.stderr);
+      assertEquals(withWal.json.vaultwarden?.users.map((u) => u.changes), [
+        [{
+          table: "users",
+          object: "account",
+          action: "kdf-changed",
+          uuid: ALICE,
+          from: "PBKDF2-SHA256, 600000 iterations",
+          to: "PBKDF2-SHA256, 700000 iterations",
+        }],
+        [{ table: "folders", object: "folder", action: "renamed", uuid: CAROL_FOLDER }],
+      ]);
+      assertEquals(await Deno.readFile(`${busy}-wal`), walBytes, "the -wal is untouched");
+    } finally {
+      writer.close();
+    }
     const missing = await runCli(["snapshot-diff", r.url, "--from", `file:${r.dir}/nope.db`]);
     assertEquals(missing.code, 2);
     assertStringIncludes(missing.stderr, "is not a readable file");
