@@ -63,6 +63,8 @@ export function pruneCommand(output: Output, done: (code: number) => void) {
       `
 The newest point is always kept, and with it the newest restorable chain. --keep-within counts
 back from the newest point, not from now, so a replica whose writer stopped is never wiped.
+Give at least one rule; a rule of 0 is refused (it would delete all but the newest point). An
+interrupted --apply leaves every kept point restorable; run it again to finish.
 
 Examples:
   litewarden prune /data/db.sqlite3 --keep-daily 7 --keep-weekly 4 --keep-monthly 6
