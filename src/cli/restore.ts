@@ -2,7 +2,7 @@ import { formatIndex } from "../formats/v03_layout.ts";
 import { Option } from "commander";
 import { describeTarget } from "../config/target.ts";
 import { DamagedError, ExitCode, NoBackupError, UsageError } from "../errors.ts";
-import { parentDir, syncDir, tempPathFor } from "../lib/atomic_write.ts";
+import { parentDir, tempPathFor } from "../lib/atomic_write.ts";
 import { removeStaleTemps } from "../lib/stale_temps.ts";
 import { formatAge, formatBytes, formatTime } from "../lib/format.ts";
 import { pointJson } from "../report/list_report.ts";
@@ -33,7 +33,13 @@ import {
   refreshMarker,
   rolledBackFrom,
 } from "./mark.ts";
-import { cleanupOnSignal, existingOutputs, refuseInUse, refuseOverwrite } from "./safe_output.ts";
+import {
+  cleanupOnSignal,
+  existingOutputs,
+  installFile,
+  refuseInUse,
+  refuseOverwrite,
+} from "./safe_output.ts";
 import { parseParallelism, replicaCommand } from "./options.ts";
 import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
@@ -302,11 +308,8 @@ export async function runRestore(
     }, output);
     // Looked at again: the app or Litestream may have started while the download ran.
     if (existing.length > 0) refuseInUse(existing, absOut);
-    if (opts.force) {
-      for (const p of existing) if (p !== absOut) await Deno.remove(p).catch(() => {});
-    }
-    await Deno.rename(temp, absOut);
-    await syncDir(dir);
+    // Never replaces what appeared at the target meanwhile unless --force (exit 9 otherwise).
+    await installFile(temp, absOut, { replace: !!opts.force });
     // The gate remembers that this replica held a backup (best effort: never fails the restore).
     if (opts.ifReplicaExists) {
       const location = best.listing.location;

@@ -2,6 +2,7 @@ import { ownerTag, removeStaleTemps, tempRoot } from "../lib/stale_temps.ts";
 import { processesHolding } from "../lib/open_handles.ts";
 import { listForMessage } from "../lib/message_list.ts";
 import { localFsError, RefusedError, UsageError } from "../errors.ts";
+import { installIfAbsent, installReplacing } from "../lib/atomic_write.ts";
 
 export const SIDECARS = ["-wal", "-shm", "-journal"] as const;
 
@@ -19,11 +20,16 @@ export async function existingOutputs(path: string): Promise<string[]> {
   return found;
 }
 
-/** Refuses (exit 9) unless --force; a stale -wal beside a fresh restore would corrupt it. */
-export function refuseOverwrite(paths: string[], path: string): never {
+/**
+ * Refuses (exit 9) unless --force; a stale -wal beside a fresh restore would corrupt it.
+ * `when` says when they were found, e.g. that they appeared while restoring.
+ */
+export function refuseOverwrite(paths: string[], path: string, when = ""): never {
   const what = paths.includes(path)
-    ? `${path} already exists`
-    : `stale ${paths.map((p) => p.slice(path.length)).join(", ")} file(s) exist beside ${path}`;
+    ? `${path} already exists${when}`
+    : `stale ${
+      paths.map((p) => p.slice(path.length)).join(", ")
+    } file(s) exist beside ${path}${when}`;
   throw new RefusedError(
     `${what}; refusing to overwrite: restore elsewhere with -o, or pass --force to replace it`,
   );
@@ -45,6 +51,29 @@ export function refuseInUse(paths: readonly string[], path: string): void {
     }; refusing to restore over a database that is open (--force does not override this): stop the app and Litestream first, or restore elsewhere with -o`,
   );
 }
+
+/**
+ * Puts the finished restore at `path`. With `replace` (--force) the stale -wal/-shm/-journal go
+ * and a rename replaces `path`. Without it nothing is ever replaced, not even a file that
+ * appeared at `path` while the restore ran (another restore, the app starting): exit 9, and the
+ * loser of two restores racing to one path is the one that gets it.
+ */
+export async function installFile(
+  temp: string,
+  path: string,
+  opts: { replace: boolean },
+): Promise<void> {
+  if (opts.replace) {
+    for (const s of SIDECARS) await Deno.remove(path + s).catch(() => {});
+    await installReplacing(temp, path);
+    return;
+  }
+  const appeared = await existingOutputs(path);
+  if (appeared.length > 0) refuseOverwrite(appeared, path, APPEARED);
+  if (!(await installIfAbsent(temp, path))) refuseOverwrite([path], path, APPEARED);
+}
+
+const APPEARED = " (it appeared while restoring: another restore to it, or the app starting?)";
 
 /** What to clean up when the process is interrupted; see {@link cleanupOnSignal}. */
 interface InterruptCleanup {

@@ -10,6 +10,7 @@ import { diffDatabases, withAttachedPair } from "../replica/diff.ts";
 import { listReplica } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
 import type { RestoreRequest } from "../replica/restore.ts";
+import { describePoint } from "../replica/summary.ts";
 import type { RestorePoint } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
@@ -208,9 +209,7 @@ function isVaultwarden(path: string): boolean {
 }
 
 function describe(p: RestorePoint): string {
-  return `${formatTime(p.time)} (${
-    p.format === "v0.3" ? `generation ${p.generation} index ${p.index}` : `TXID ${p.txid}`
-  })`;
+  return `${formatTime(p.time)} (${describePoint(p)})`;
 }
 
 function diffText(

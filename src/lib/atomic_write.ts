@@ -67,3 +67,40 @@ export async function writeFileAtomic(
   }
   await syncDir(parentDir(path));
 }
+
+/**
+ * Puts the finished (fsynced) `temp` file at `path` only if nothing is there, and makes that
+ * durable: `temp` is hard-linked to `path` (link fails when `path` exists, so even a file created
+ * a moment ago is never replaced), then unlinked, then the directory is fsynced. Returns false,
+ * leaving `temp` in place, when `path` exists.
+ */
+export async function installIfAbsent(temp: string, path: string): Promise<boolean> {
+  try {
+    await Deno.link(temp, path);
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) return false;
+    // Filesystems without hard links (some FUSE and network mounts): check, then rename. That
+    // leaves a window of microseconds instead of the whole restore, never a partial file.
+    if (await Deno.lstat(path).then(() => true, () => false)) return false;
+    try {
+      await Deno.rename(temp, path);
+    } catch (renameErr) {
+      throw localFsError(renameErr, path);
+    }
+    await syncDir(parentDir(path));
+    return true;
+  }
+  await Deno.remove(temp).catch(() => {});
+  await syncDir(parentDir(path));
+  return true;
+}
+
+/** Renames the finished `temp` file over `path` (replacing it) and fsyncs the directory. */
+export async function installReplacing(temp: string, path: string): Promise<void> {
+  try {
+    await Deno.rename(temp, path);
+  } catch (err) {
+    throw localFsError(err, path);
+  }
+  await syncDir(parentDir(path));
+}

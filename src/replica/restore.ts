@@ -1,3 +1,4 @@
+import { formatIndex } from "../formats/v03_layout.ts";
 import { DamagedError, LitewardenError, NoBackupError, UsageError } from "../errors.ts";
 import { formatTime } from "../lib/format.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -5,7 +6,7 @@ import { onlyDamaged } from "./listing.ts";
 import type { ReplicaListing } from "./listing.ts";
 import { PageFile } from "./page_file.ts";
 import { restoreFlags, summarize } from "./summary.ts";
-import type { RestorePoint } from "./summary.ts";
+import type { ReplicaSummary, RestorePoint } from "./summary.ts";
 import { planV03, V03PlanError } from "./v03.ts";
 import type { V03Plan } from "./v03.ts";
 import { applyV03 } from "./v03_restore.ts";
@@ -75,6 +76,16 @@ export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest):
     format = s.restoreFrom ?? "v0.5";
   }
   if (format === "v0.3") {
+    if (
+      req.generation !== undefined && !listing.v03!.generations.some((g) => g.id === req.generation)
+    ) {
+      throw new NoBackupError(
+        `generation ${req.generation} not found at ${listing.location}; ${
+          describeGenerations(summarize(listing))
+        }`,
+        listing.location,
+      );
+    }
     const target = req.index !== undefined
       ? { kind: "index" as const, index: req.index }
       : req.timestamp
@@ -82,6 +93,18 @@ export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest):
       : { kind: "latest" as const };
     try {
       const plan = planV03(listing.v03!, target, req.generation);
+      // Litestream restores the latest point for an index past the end; that is not what was asked.
+      if (req.index !== undefined && plan.index < req.index) {
+        const end = { format, generation: plan.generation.id, index: plan.index, time: plan.time };
+        throw planFailure(
+          listing,
+          "not-found",
+          `generation ${plan.generation.id} ends at index ${formatIndex(plan.index)} (${
+            restoreFlags(end)
+          })`,
+          req,
+        );
+      }
       return {
         format,
         plan,
@@ -156,6 +179,19 @@ function checkV05Bounds(listing: ReplicaListing, t: Date): void {
       listing.location,
     );
   }
+}
+
+/** "the generations there: G1 (restorable T1 … T2), G2 (no snapshot…)", for a wrong --generation. */
+function describeGenerations(s: ReplicaSummary): string {
+  if (s.generations.length === 0) return "there is no v0.3 generation";
+  const named = s.generations.map((g) =>
+    g.restorable
+      ? `${g.id} (restorable ${formatTime(g.restorable.from.time)} … ${
+        formatTime(g.restorable.to.time)
+      })`
+      : `${g.id} (${g.problems[0] ?? "not restorable"})`
+  );
+  return `the generations there: ${listForMessage(named)}`;
 }
 
 function planFailure(

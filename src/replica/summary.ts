@@ -22,6 +22,16 @@ export function restoreFlags(p: RestorePoint): string {
     : `--txid ${p.txid}`;
 }
 
+/**
+ * The one human spelling of a point, in every command: `generation G index 0000001f` (the WAL
+ * index in hex, as Litestream names the objects and as `--index` reads it) or `TXID …`.
+ */
+export function describePoint(p: RestorePoint): string {
+  return p.format === "v0.3"
+    ? `generation ${p.generation} index ${formatIndex(p.index!)}`
+    : `TXID ${p.txid}`;
+}
+
 export interface GenerationSummary {
   id: string;
   snapshots: number;

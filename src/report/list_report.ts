@@ -1,4 +1,5 @@
 import type { ReplicaListing } from "../replica/listing.ts";
+import { describePoint } from "../replica/summary.ts";
 import type { ReplicaSummary, RestorePoint } from "../replica/summary.ts";
 import { formatAge, formatBytes, formatTime, table } from "../lib/format.ts";
 
@@ -71,12 +72,6 @@ export function newestOf(replicas: ListedReplica[]): RestorePoint | undefined {
     if (p && (!best || p.time > best.time)) best = p;
   }
   return best;
-}
-
-export function describePoint(p: RestorePoint): string {
-  return p.format === "v0.3"
-    ? `generation ${p.generation}, WAL index ${p.index}`
-    : `TXID ${p.txid}`;
 }
 
 /** The human `list` report; ends with the line an operator wants first. */

@@ -1,3 +1,4 @@
+import { describePoint } from "../replica/summary.ts";
 /** What `prune` prints: the plan (points, deletion groups, totals) and what `--apply` did. */
 import { formatBytes, formatTime, table } from "../lib/format.ts";
 import type { DeletionGroup, PrunePlan } from "../replica/retention.ts";
@@ -73,9 +74,7 @@ export function pruneText(
       rows.push([
         p.kept ? "keep" : "drop",
         formatTime(p.point.time),
-        p.point.format === "v0.3"
-          ? `v0.3 ${p.point.generation} index ${p.point.index}`
-          : `v0.5 TXID ${p.point.txid}`,
+        describePoint(p.point),
         p.reasons.join(", "),
       ]);
     }

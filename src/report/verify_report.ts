@@ -1,5 +1,6 @@
 import type { Check } from "../checks/check.ts";
 import type { AppReport } from "../apps/app_report.ts";
+import { describePoint as describeOnePoint } from "../replica/summary.ts";
 import type { RestorePoint } from "../replica/summary.ts";
 import { formatAge, formatTime } from "../lib/format.ts";
 import { pointJson } from "./list_report.ts";
@@ -71,12 +72,11 @@ export function verifyJson(r: VerifyResult, now: Date) {
   };
 }
 
-/** "2026-11-20T09:00:00Z (generation … index 3, 2h 5m old)". */
+/** "2026-11-20T09:00:00Z (generation … index 00000003, 2h 5m old)". */
 function describePoint(p: RestorePoint, now: Date): string {
-  const what = p.format === "v0.3"
-    ? `generation ${p.generation} index ${p.index}`
-    : `TXID ${p.txid}`;
-  return `${formatTime(p.time)} (${what}, ${formatAge(now.getTime() - p.time.getTime())} old)`;
+  return `${formatTime(p.time)} (${describeOnePoint(p)}, ${
+    formatAge(now.getTime() - p.time.getTime())
+  } old)`;
 }
 
 const MARK: Record<Check["status"], string> = {

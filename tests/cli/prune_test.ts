@@ -586,9 +586,12 @@ Deno.test("prune text output: the plan, then what --apply did", async () => {
   assertStringIncludes(dry.stdout, "(dry run: nothing deleted)");
   assertMatchLine(
     dry.stdout,
-    /^\s+keep\s+2025-05-14T10:15:00Z\s+v0\.3 \S+ index 5\s+newest, last$/,
+    /^\s+keep\s+2025-05-14T10:15:00Z\s+generation [0-9a-f]{16} index 00000005\s+newest, last$/,
   );
-  assertMatchLine(dry.stdout, /^\s+drop\s+2025-01-06T10:00:00Z\s+v0\.3 \S+ index 0\s*$/);
+  assertMatchLine(
+    dry.stdout,
+    /^\s+drop\s+2025-01-06T10:00:00Z\s+generation [0-9a-f]{16} index 00000000\s*$/,
+  );
   assertMatchLine(dry.stdout, /^\s+\d+ objects to delete, .* freed, 1 delete request\(s\)/);
   assertStringIncludes(dry.stdout, "run again with --apply to delete");
   // --keep-last 2 keeps B5 and B4: generation A goes whole, B loses what is below index 4.

@@ -307,6 +307,42 @@ Deno.test("restore CLI on a file replica", async (t) => {
     assertEquals(await entries(d), []);
   });
 
+  await t.step(
+    "--index past the last index: exit 3 giving the window, nothing written",
+    async () => {
+      const d = await caseDir();
+      const res = await litewarden("restore", fx.url, "-o", `${d}/db`, "--index", "9");
+      expectExit(res, 3, "--index 9 of a generation ending at index 2");
+      assertStringIncludes(res.stderr, "no restore point for index 9");
+      assertStringIncludes(res.stderr, `generation ${fx.generation} ends at index 00000002`);
+      assertStringIncludes(res.stderr, `--generation ${fx.generation} --index 2`);
+      assertStringIncludes(res.stderr, "restorable window: ");
+      assertEquals(res.stderr.trim().split("\n").length, 1);
+      assertEquals(await entries(d), []);
+    },
+  );
+
+  await t.step("an unknown --generation: exit 3 listing the generations there", async () => {
+    const d = await caseDir();
+    const res = await litewarden(
+      "restore",
+      fx.url,
+      "-o",
+      `${d}/db`,
+      "--generation",
+      "ffffffffffffffff",
+    );
+    expectExit(res, 3, "unknown generation");
+    assertStringIncludes(res.stderr, "generation ffffffffffffffff not found");
+    assertStringIncludes(
+      res.stderr,
+      `the generations there: ${fx.generation} (restorable ${iso(fx.objects[0].mtime)} … ${
+        iso(last.mtime)
+      })`,
+    );
+    assertEquals(await entries(d), []);
+  });
+
   await t.step("empty replica: exit 3; with --if-replica-exists exit 0 naming it", async () => {
     const d = await caseDir();
     await Deno.mkdir(`${d}/empty`);

@@ -473,7 +473,7 @@ Deno.test("verify: a database with a file and an S3 replica — the worst replic
         assertStringIncludes(line, ": OK; restore point ");
         assertStringIncludes(
           line,
-          `(generation ${v.restorePoint!.generation} index ${v.restorePoint!.index}, `,
+          `(generation ${v.restorePoint!.generation} index ${hex8(v.restorePoint!.index!)}, `,
         );
       }
       assertEquals(r.json.app?.rowCounts.folders, 12);

@@ -32,13 +32,26 @@ export interface TestS3Server {
 /** The largest request body the embedded server accepts (fauxqs's own limit is 11 MiB). */
 const BODY_LIMIT = 256 * 1024 * 1024;
 
+export interface S3ServerOptions {
+  /**
+   * Awaited before the server handles each request (method, URL path and query): a test can hold
+   * requests to stop a client at a known moment. Only the embedded server has it.
+   */
+  onRequest?: (method: string, url: string) => Promise<void> | void;
+}
+
 /** Starts the embedded server, or returns the external one named by `LITEWARDEN_TEST_S3_URL`. */
-export async function startS3Server(): Promise<TestS3Server> {
+export async function startS3Server(opts: S3ServerOptions = {}): Promise<TestS3Server> {
   const external = Deno.env.get("LITEWARDEN_TEST_S3_URL");
+  if (external && opts.onRequest) {
+    throw new Error("onRequest needs the embedded S3 server; unset LITEWARDEN_TEST_S3_URL");
+  }
   if (external) return externalServer(external);
 
   // Trap (a): buildApp() instead of startFauxqs(), so we choose the listen address.
   const app = buildApp({ logger: false });
+  const onRequest = opts.onRequest;
+  if (onRequest) app.addHook("onRequest", async (req) => await onRequest(req.method, req.url));
 
   // Trap (b) and (c): replace fauxqs's catch-all buffer parser (S3 bodies: objects, parts and
   // the XML of CompleteMultipartUpload / DeleteObjects) with one that has a bigger body limit and
