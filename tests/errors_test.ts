@@ -130,7 +130,7 @@ Deno.test("a full disk names the directory and the space needed (exit 10)", asyn
 
 Deno.test("the file size limit (EFBIG) is reported like a full disk", async () => {
   await using dir = await makeTempDir();
-  // A child under `ulimit -f` (1 MiB): it ignores SIGXFSZ as litewarden does, so the
+  // A child under `ulimit -f` (16 MiB): it ignores SIGXFSZ as litewarden does, so the
   // write fails with EFBIG instead of killing the process.
   const script = dir.join("efbig.ts");
   await Deno.writeTextFile(
@@ -140,7 +140,7 @@ Deno.test("the file size limit (EFBIG) is reported like a full disk", async () =
     };
 Deno.addSignalListener("SIGXFSZ", () => {});
 try {
-  await Deno.writeFile(${JSON.stringify(dir.join("big"))}, new Uint8Array(2 << 20));
+  await Deno.writeFile(${JSON.stringify(dir.join("big"))}, new Uint8Array(64 << 20));
   console.log("no error");
 } catch (err) {
   const e = localFsError(err, ${JSON.stringify(dir.join("big"))}) as Error;
@@ -148,7 +148,14 @@ try {
 }`,
   );
   const out = await new Deno.Command("sh", {
-    args: ["-c", `ulimit -f 1024 && exec "$0" run -A "$1"`, Deno.execPath(), script],
+    // 16 MiB: room for Deno's own cache writes at start-up (a 1 MiB limit sometimes killed
+    // the child with SIGXFSZ before the listener was installed), well below the 64 MiB write.
+    args: [
+      "-c",
+      `ulimit -f 32768 && exec "$0" run -A --no-code-cache "$1"`,
+      Deno.execPath(),
+      script,
+    ],
     // A fresh module cache: the shared one is larger than the limit, and Deno writes to it.
     env: { DENO_DIR: dir.join("deno-dir") },
     stdout: "piped",
