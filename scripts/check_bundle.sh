@@ -30,6 +30,7 @@ step "restore" restore "$replica" -o "$work/restored.sqlite3"
 step "verify" verify "$replica" --app vaultwarden
 step "verify --file" verify --file "$work/restored.sqlite3" --app vaultwarden
 step "mark --help" mark --help
+step "companion --help" companion --help
 # A plain restore never writes the replica marker (only the container gate does).
 [ ! -e "$root/samples/vaultwarden-replica/.litewarden" ] ||
   { echo "bundle check failed: the sample replica was written to" >&2; exit 1; }

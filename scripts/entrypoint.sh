@@ -9,9 +9,12 @@
 #      point is older than the one seen before stops it too (exit 5), unless the loss is accepted.
 #   2. A database on disk (just restored, or left from an earlier start of this container):
 #      `litewarden verify --file` on it. A failure stops the container.
-#   3. `exec litestream replicate -exec "<app>"`. When nothing was restored, `litewarden mark`
-#      runs in the background and records the replica as seen as soon as Litestream has uploaded
-#      a restorable snapshot (restore records it itself).
+#   3. `exec litestream replicate -exec "<app>"`, with `litewarden companion` in the background:
+#      it writes a heartbeat with the live database's position to the replica every
+#      $LITEWARDEN_HEARTBEAT_INTERVAL (so `verify` tells a quiet vault from a dead replicator) and,
+#      when nothing was restored, records the replica as seen as soon as Litestream has uploaded a
+#      restorable snapshot (restore records it itself). It exits after a last heartbeat when
+#      Litestream exits.
 #
 # A stop is one line on stderr, `litewarden-entrypoint: not starting <app>: <why>`, and the exit
 # code of the litewarden command that failed (README: exit codes).
@@ -34,7 +37,10 @@
 #   LITEWARDEN_VERIFY_ARGS                arguments of `verify --file`, split on spaces
 #                                         [--app vaultwarden --gate]
 #   LITEWARDEN_STRICT=1                   add --strict: an orphan row fails the gate too
-#   LITEWARDEN_MARK_WAIT                  how long `mark` waits for the first upload; 0: no mark [15m]
+#   LITEWARDEN_HEARTBEAT_INTERVAL         time between the companion's heartbeats; 0: no
+#                                         companion, only `mark` as before [60s]
+#   LITEWARDEN_MARK_WAIT                  how long the replica marker waits for the first upload;
+#                                         0: no marker [15m]
 #   LITEWARDEN_MARK_INTERVAL              time between its looks [5s]
 #   LITEWARDEN_BIN, LITESTREAM_BIN        the programs [litewarden, litestream]
 set -u
@@ -46,6 +52,7 @@ config=${LITESTREAM_CONFIG:-/etc/litestream.yml}
 verify_args=${LITEWARDEN_VERIFY_ARGS---app vaultwarden --gate}
 mark_wait=${LITEWARDEN_MARK_WAIT:-15m}
 mark_interval=${LITEWARDEN_MARK_INTERVAL:-5s}
+heartbeat_interval=${LITEWARDEN_HEARTBEAT_INTERVAL:-60s}
 
 log() { printf 'litewarden-entrypoint: %s\n' "$*" >&2; }
 
@@ -147,10 +154,19 @@ if [ -e "$db" ]; then
   fi
 fi
 
-# 3. Record the replica as seen once Litestream has uploaded it (restore already did, if it ran).
-#    The mark process stays a child of this PID, i.e. of Litestream after the exec below, and
-#    stops looking when Litestream exits.
+# 3. The companion beside Litestream: heartbeats, and the replica marker once Litestream has
+#    uploaded a backup (restore already wrote it, if it ran). It stays a child of this PID, i.e.
+#    of Litestream after the exec below, and exits after a last heartbeat when Litestream exits.
+#    --parent-pid: this PID, which Litestream keeps; the companion may start after a quick exit.
+mark_args=""
 if [ "$restored" -eq 0 ] && [ "$mark_wait" != "0" ]; then
+  mark_args="--mark-wait $mark_wait --mark-interval $mark_interval"
+fi
+if [ "$heartbeat_interval" != "0" ]; then
+  # shellcheck disable=SC2086 # $mark_args is two flags with values, or nothing
+  "$bin" companion "$db" --config "$config" --heartbeat-interval "$heartbeat_interval" \
+    $mark_args --with-parent --parent-pid "$$" </dev/null &
+elif [ -n "$mark_args" ]; then
   "$bin" mark "$db" --config "$config" --wait "$mark_wait" --interval "$mark_interval" \
     --with-parent </dev/null &
 fi

@@ -1,5 +1,6 @@
 import { UsageError } from "../errors.ts";
 import { formatAge, formatTime } from "../lib/format.ts";
+import type { Heartbeat, Lag } from "../replica/heartbeat.ts";
 import type { RestorePoint } from "../replica/summary.ts";
 import { fail, pass, skip } from "./check.ts";
 import type { Check } from "./check.ts";
@@ -32,16 +33,27 @@ export function parseDuration(text: string, flag: string): number {
   return total;
 }
 
-/** Layer 6: the newest restorable point must be younger than `--max-age`. */
+/**
+ * Layer 6: the newest restorable point must be younger than `--max-age`, unless `current` says
+ * why the replica is current anyway (a live heartbeat whose live position the replica holds: a
+ * quiet vault, nothing was written since).
+ */
 export function freshnessCheck(
   newest: RestorePoint | undefined,
   maxAgeMs: number | undefined,
   now: Date,
+  current?: string,
 ): Check {
   if (!newest) return skip("freshness", "no restorable point to judge");
   const age = now.getTime() - newest.time.getTime();
   const text = `newest restorable point ${formatTime(newest.time)} is ${formatAge(age)} old`;
   if (maxAgeMs === undefined) return pass("freshness", `${text} (no --max-age given)`);
+  if (age > maxAgeMs && current !== undefined) {
+    return pass(
+      "freshness",
+      `${text}, older than --max-age ${formatAge(maxAgeMs)}, but ${current}: a quiet database`,
+    );
+  }
   if (age > maxAgeMs) {
     return fail(
       "freshness",
@@ -50,4 +62,58 @@ export function freshnessCheck(
     );
   }
   return pass("freshness", `${text} (limit ${formatAge(maxAgeMs)})`);
+}
+
+/** `--max-heartbeat-age` when not given: three intervals plus a minute of slack. */
+export function defaultMaxHeartbeatAgeMs(hb: Heartbeat): number {
+  return 3 * hb.intervalSeconds * 1000 + 60_000;
+}
+
+/** `--max-lag` when not given. */
+export const DEFAULT_MAX_LAG_MS = 5 * 60_000;
+
+/** `freshness.heartbeat`: the companion beside Litestream wrote its heartbeat recently. */
+export function heartbeatCheck(
+  hb: Heartbeat | undefined,
+  maxAgeMs: number | undefined,
+  now: Date,
+): Check {
+  const id = "freshness.heartbeat";
+  if (!hb) {
+    return skip(id, "no heartbeat in the replica (no `litewarden companion` beside Litestream)");
+  }
+  const limit = maxAgeMs ?? defaultMaxHeartbeatAgeMs(hb);
+  const age = now.getTime() - new Date(hb.time).getTime();
+  const text = `heartbeat ${formatTime(new Date(hb.time))} is ${formatAge(Math.max(0, age))} old`;
+  if (age > limit) {
+    const why = hb.final
+      ? "the companion stopped (its parent exited, or it was signalled): is the container down?"
+      : "is the companion (and Litestream beside it) still running?";
+    return fail(id, `${text}, older than ${formatAge(limit)}: ${why}`, "stale");
+  }
+  return pass(id, `${text} (limit ${formatAge(limit)}, every ${hb.intervalSeconds}s)`);
+}
+
+/** `freshness.lag`: the replica holds the live position the heartbeat names, or is not far off. */
+export function lagCheck(
+  hb: Heartbeat | undefined,
+  lag: Lag | undefined,
+  maxLagMs: number | undefined,
+): Check {
+  const id = "freshness.lag";
+  if (!hb || !lag) return skip(id, "no heartbeat: replication lag unknown");
+  const p = lag.position;
+  if (!p) {
+    return skip(id, `the heartbeat names no live position (${hb.positionProblem ?? "unknown"})`);
+  }
+  const where = `generation ${p.generation} index ${p.index} offset ${p.offset}`;
+  if (lag.holds) return pass(id, `the replica holds the live position (${where}): no lag`);
+  const limit = maxLagMs ?? DEFAULT_MAX_LAG_MS;
+  const text = `the replica lacks the live position (${where}), behind for at least ${
+    formatAge(lag.lagMs)
+  }`;
+  if (lag.lagMs > limit) {
+    return fail(id, `${text}, over --max-lag ${formatAge(limit)}: is Litestream running?`, "stale");
+  }
+  return pass(id, `${text} (limit ${formatAge(limit)})`);
 }

@@ -102,6 +102,15 @@ export async function refreshMarker(
   return previous;
 }
 
+/** The line `mark` and the companion print once a replica is marked. */
+export function announceMarked(output: Output, location: string, point: Date): void {
+  output.err(
+    `litewarden: marked ${location}: backup seen (newest restorable point ${
+      formatTime(point)
+    }); a missing backup there now stops \`restore --if-replica-exists\``,
+  );
+}
+
 export function markCommand(output: Output, done: (code: number) => void) {
   return replicaCommand(
     "mark",
@@ -179,13 +188,7 @@ export async function runMark(
     await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
   }
 
-  for (const m of marked) {
-    output.err(
-      `litewarden: marked ${m.location}: backup seen (newest restorable point ${
-        formatTime(m.newestPoint)
-      }); a missing backup there now stops \`restore --if-replica-exists\``,
-    );
-  }
+  for (const m of marked) announceMarked(output, m.location, m.newestPoint);
   const marks = marked.map((m) => ({
     location: m.location,
     newestPoint: m.newestPoint.toISOString(),
@@ -226,7 +229,7 @@ export async function runMark(
 }
 
 /** The newest point a latest restore reaches, or undefined when the replica holds nothing yet. */
-async function newestPoint(storage: Storage): Promise<Date | undefined> {
+export async function newestPoint(storage: Storage): Promise<Date | undefined> {
   const listing = await listReplica(storage);
   if (!listing.v03 && !listing.v05) return undefined;
   return chooseRestorePlan(listing, {}).point.time;

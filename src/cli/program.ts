@@ -5,6 +5,7 @@ import { consoleOutput, reportError } from "./context.ts";
 import type { Output } from "./context.ts";
 import { listCommand } from "./list.ts";
 import { markCommand } from "./mark.ts";
+import { companionCommand } from "./companion.ts";
 import { restoreCommand } from "./restore.ts";
 import { verifyCommand } from "./verify.ts";
 import { pruneCommand } from "./prune.ts";
@@ -29,7 +30,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   };
   const program = new Command("litewarden")
     .description(
-      "Stands guard over Litestream replicas of SQLite databases: list, verify, restore, prune, mark.",
+      "Stands guard over Litestream replicas of SQLite databases: list, verify, restore, prune, mark, companion.",
     )
     .option("--version", "print the version (with --json: also Deno's and the git revision)")
     .option("--json", "with --version: as JSON")
@@ -43,6 +44,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   program.addCommand(verifyCommand(output, done));
   program.addCommand(pruneCommand(output, done));
   program.addCommand(markCommand(output, done));
+  program.addCommand(companionCommand(output, done));
   program.addCommand(snapshotDiffCommand(output, done));
   program.addCommand(versionCommand(output, done));
   program.action(async () => {

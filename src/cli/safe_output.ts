@@ -102,7 +102,29 @@ function onInterruptSignal(): void {
     }
   }
   for (const c of activeCleanups) c.onInterrupt?.();
+  if (shutdownHook) {
+    // A resident command (the companion) finishes its last turn first, within a bound.
+    const hook = shutdownHook;
+    shutdownHook = undefined;
+    const bound = new Promise<void>((r) => setTimeout(r, SHUTDOWN_BOUND_MS));
+    void Promise.race([hook().catch(() => {}), bound]).finally(() => Deno.exit(130));
+    return;
+  }
   Deno.exit(130);
+}
+
+const SHUTDOWN_BOUND_MS = 10_000;
+let shutdownHook: (() => Promise<void>) | undefined;
+
+/**
+ * Lets a long-running command flush on SIGINT/SIGTERM (a last heartbeat) before the exit 130: the
+ * hook runs once, for at most 10 s. Returns a function that removes it.
+ */
+export function onShutdown(hook: () => Promise<void>): () => void {
+  shutdownHook = hook;
+  return () => {
+    if (shutdownHook === hook) shutdownHook = undefined;
+  };
 }
 
 /**

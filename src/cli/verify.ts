@@ -6,7 +6,7 @@ import type { Check } from "../checks/check.ts";
 import { chainChecks, listingChecks } from "../checks/chain.ts";
 import { checkDatabaseFile } from "../checks/database.ts";
 import { encryptionChecks } from "../checks/encryption.ts";
-import { freshnessCheck, parseDuration } from "../checks/freshness.ts";
+import { freshnessCheck, heartbeatCheck, lagCheck, parseDuration } from "../checks/freshness.ts";
 import { loadLitestreamConfig } from "../config/litestream_yml.ts";
 import { DEFAULT_CONFIG_PATH } from "../config/resolve.ts";
 import { describeTarget } from "../config/target.ts";
@@ -18,13 +18,17 @@ import { restoreProgress } from "../report/progress.ts";
 import type { ProgressSink } from "../report/progress.ts";
 import { replicaVerdict, verifyJson, verifyText } from "../report/verify_report.ts";
 import type { VerifyResult } from "../report/verify_report.ts";
+import { readHeartbeat, replicationLag } from "../replica/heartbeat.ts";
+import type { Heartbeat, Lag } from "../replica/heartbeat.ts";
 import { listReplica } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { chooseRestorePlan, newestPointAvoiding, restoreToTemp } from "../replica/restore.ts";
 import type { ChosenPlan } from "../replica/restore.ts";
 import type { RestoreRequest } from "../replica/restore.ts";
 import { restoreFlags, summarize } from "../replica/summary.ts";
+import type { RestorePoint } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
+import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
 import { withTempDir } from "./safe_output.ts";
 import { parseParallelism, replicaCommand } from "./options.ts";
@@ -40,6 +44,8 @@ export interface VerifyOptions {
   quick?: boolean;
   app: string;
   maxAge?: string;
+  maxHeartbeatAge?: string;
+  maxLag?: string;
   pingUrl?: string;
   metricsFile?: string;
   parallelism: string;
@@ -74,6 +80,14 @@ export function verifyCommand(output: Output, done: (code: number) => void) {
       "--max-age <duration>",
       "fail (exit 8) when the newest restorable point is older, e.g. 1h",
     )
+    .option(
+      "--max-heartbeat-age <duration>",
+      "fail (exit 8) when the companion's heartbeat is older (default: 3 intervals + 1m)",
+    )
+    .option(
+      "--max-lag <duration>",
+      "fail (exit 8) when the replica has lacked the live position longer (default 5m)",
+    )
     .option("--ping-url <url>", "send the verdict to a healthchecks-style URL (/fail on failure)")
     .option("--metrics-file <path>", "write Prometheus text-format gauges (atomically)")
     .addOption(new Option("--parallelism <n>", "parallel downloads").default("8"))
@@ -103,11 +117,23 @@ export async function runVerify(
   output: Output,
 ): Promise<number> {
   const maxAgeMs = opts.maxAge !== undefined ? parseDuration(opts.maxAge, "--max-age") : undefined;
+  const maxHeartbeatAgeMs = opts.maxHeartbeatAge !== undefined
+    ? parseDuration(opts.maxHeartbeatAge, "--max-heartbeat-age")
+    : undefined;
+  const maxLagMs = opts.maxLag !== undefined ? parseDuration(opts.maxLag, "--max-lag") : undefined;
   const parallelism = parseParallelism(opts.parallelism);
   if (opts.pingUrl !== undefined) checkPingUrl(opts.pingUrl);
   const app = opts.app as AppMode;
   // Same point syntax and checks as restore: verify can prove an older point restores too.
   const point = parseRestoreRequest({ ...opts, parallelism: opts.parallelism });
+  const settings: VerifySettings = {
+    maxAgeMs,
+    maxHeartbeatAgeMs,
+    maxLagMs,
+    parallelism,
+    app,
+    point,
+  };
   let results: VerifyResult[];
   if (opts.file !== undefined) {
     if (arg !== undefined || opts.all) {
@@ -130,7 +156,7 @@ export async function runVerify(
     if (dbs.length === 0) throw new UsageError(`${configPath} lists no databases`);
     results = await Promise.all(
       dbs.map((db) =>
-        verifyTarget(db, { ...opts, config: configPath }, { maxAgeMs, parallelism, app, point })
+        verifyTarget(db, { ...opts, config: configPath }, settings)
           .catch((
             err,
           ) => failedResult(db, err))
@@ -138,7 +164,7 @@ export async function runVerify(
     );
   } else {
     const progress = output.progress;
-    results = [await verifyTarget(arg, opts, { maxAgeMs, parallelism, app, point, progress })];
+    results = [await verifyTarget(arg, opts, { ...settings, progress })];
   }
 
   if (opts.gate && !opts.strict) {
@@ -183,6 +209,8 @@ export async function runVerify(
 
 interface VerifySettings {
   maxAgeMs?: number;
+  maxHeartbeatAgeMs?: number;
+  maxLagMs?: number;
   parallelism: number;
   app: AppMode;
   /** The restore point to verify; empty = latest. */
@@ -326,8 +354,50 @@ async function verifyReplica(
     }
   });
   // Freshness is judged from the listing either way: a damaged replica can be stale too.
-  checks.push(freshnessCheck(summary.newest, settings.maxAgeMs, new Date()));
+  checks.push(...await freshnessChecks(storage, listing, summary.newest, settings, result));
   return finish();
+}
+
+/**
+ * Layer 6: the companion's heartbeat (alive?), the replication lag it lets us judge (does the
+ * replica hold the live position?), and the newest point's age, which a live heartbeat with the
+ * live position replicated excuses (nothing was written: a quiet database).
+ */
+async function freshnessChecks(
+  storage: Storage,
+  listing: ReplicaListing,
+  newest: RestorePoint | undefined,
+  settings: VerifySettings,
+  result: VerifyResult,
+): Promise<Check[]> {
+  const now = new Date();
+  let hb: Heartbeat | undefined;
+  let lag: Lag | undefined;
+  try {
+    hb = await readHeartbeat(storage);
+    if (hb) lag = await replicationLag(storage, listing, hb, now);
+  } catch (err) {
+    return [
+      errorCheck("freshness.heartbeat", err),
+      freshnessCheck(newest, settings.maxAgeMs, now),
+    ];
+  }
+  const beat = heartbeatCheck(hb, settings.maxHeartbeatAgeMs, now);
+  const lagged = lagCheck(hb, lag, settings.maxLagMs);
+  if (hb) {
+    result.heartbeat = {
+      time: new Date(hb.time),
+      final: hb.final,
+      position: hb.position,
+      lagSeconds: lag?.position ? lag.lagMs / 1000 : null,
+    };
+  }
+  const current = beat.status === "pass" && lagged.status === "pass" && lag?.position
+    ? `the companion's heartbeat is live and the replica ${
+      lag.holds ? "holds the live position" : "is within --max-lag of it"
+    }`
+    : undefined;
+  return [beat, lagged, freshnessCheck(newest, settings.maxAgeMs, now, current)];
 }
 
 /** `verify --file`: layers 4 and 5 on a local file, strictly read-only. */

@@ -108,6 +108,9 @@ export async function writeMetrics(
     litewarden_verify_last_run_timestamp_seconds: "When verify last ran.",
     litewarden_verify_last_success_timestamp_seconds: "When verify last passed.",
     litewarden_restore_point_age_seconds: "Age of the newest restorable point.",
+    litewarden_heartbeat_age_seconds: "Age of the companion's heartbeat in the replica.",
+    litewarden_replication_lag_seconds:
+      "How long the replica has lacked the live position the heartbeat names (0: none).",
     litewarden_verify_check_failures: "Failed checks in the last verify.",
     litewarden_verify_check_warnings:
       "Checks that warned in the last verify (exit 0, but worth a look: e.g. a hole in older history).",
@@ -128,6 +131,13 @@ export async function writeMetrics(
     if (r.restorePoint) {
       const age = Math.round((now.getTime() - r.restorePoint.time.getTime()) / 1000);
       add("litewarden_restore_point_age_seconds", label, age);
+    }
+    if (r.heartbeat) {
+      const age = Math.round((now.getTime() - r.heartbeat.time.getTime()) / 1000);
+      add("litewarden_heartbeat_age_seconds", label, age);
+      if (r.heartbeat.lagSeconds !== null) {
+        add("litewarden_replication_lag_seconds", label, Math.round(r.heartbeat.lagSeconds));
+      }
     }
     const failures = r.checks.filter((c) => c.status === "fail").length;
     add("litewarden_verify_check_failures", label, failures);

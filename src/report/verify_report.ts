@@ -1,6 +1,7 @@
 import type { Check } from "../checks/check.ts";
 import type { AppReport } from "../apps/app_report.ts";
 import { describePoint as describeOnePoint } from "../replica/summary.ts";
+import type { LivePosition } from "../replica/heartbeat.ts";
 import type { RestorePoint } from "../replica/summary.ts";
 import { formatAge, formatTime } from "../lib/format.ts";
 import { pointJson } from "./list_report.ts";
@@ -16,6 +17,14 @@ export interface VerifyResult {
   app: AppReport | null;
   exitCode: number;
   seconds: number;
+  /** The companion's heartbeat, when the replica has one (README: verify, freshness). */
+  heartbeat?: {
+    time: Date;
+    final: boolean;
+    position: LivePosition | null;
+    /** How long the replica has lacked the live position (0: it holds it); null: unknown. */
+    lagSeconds: number | null;
+  };
   /** With several replicas: each one's verdict and restore point (this report shows the worst). */
   replicas?: ReplicaVerdict[];
 }
@@ -58,6 +67,16 @@ export function verifyJson(r: VerifyResult, now: Date) {
       ...(objects && { objects }),
     })),
     app: r.app,
+    // Only with a heartbeat in the replica (the companion's): the document is unchanged otherwise.
+    ...(r.heartbeat && {
+      heartbeat: {
+        time: r.heartbeat.time.toISOString(),
+        ageSeconds: Math.round((now.getTime() - r.heartbeat.time.getTime()) / 1000),
+        final: r.heartbeat.final,
+        position: r.heartbeat.position,
+        lagSeconds: r.heartbeat.lagSeconds === null ? null : Math.round(r.heartbeat.lagSeconds),
+      },
+    }),
     seconds: Math.round(r.seconds * 1000) / 1000,
     ...(r.replicas && {
       replicas: r.replicas.map((v) => ({

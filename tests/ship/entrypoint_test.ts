@@ -7,6 +7,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
+import { readHeartbeat } from "../../src/replica/heartbeat.ts";
 import { readMarker } from "../../src/replica/marker.ts";
 import type { ReplicaMarker } from "../../src/replica/marker.ts";
 import { MARKER_PREFIX } from "../../src/replica/marker.ts";
@@ -74,7 +75,7 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
     assertStringIncludes(example, "path: /data/db.sqlite3");
     await Deno.writeTextFile(config, example.replace("path: /data/db.sqlite3", `path: ${db}`));
 
-    // litewarden from source; `exec` keeps the PID, so `mark --with-parent` sees Litestream.
+    // litewarden from source; `exec` keeps the PID, so `companion --with-parent` sees Litestream.
     const litewardenBin = dir.join("litewarden");
     await Deno.writeTextFile(
       litewardenBin,
@@ -89,6 +90,7 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
       LITESTREAM_CONFIG: config,
       LITEWARDEN_VERIFY_ARGS: "--app none", // the fake app's database is not Vaultwarden's
       LITEWARDEN_MARK_INTERVAL: "200ms",
+      LITEWARDEN_HEARTBEAT_INTERVAL: "1s",
       LITESTREAM_BUCKET: BUCKET,
       LITESTREAM_PATH: PREFIX,
       LITESTREAM_ENDPOINT: server.endpoint,
@@ -215,8 +217,28 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
       const b = await boot("first");
       assertEquals((await b.app()).boots, ["first"]);
       marker = await waitForMarker();
+      // The companion beside Litestream: heartbeats naming the live position, while the app runs.
+      const started = Date.now();
+      const beat = await within(
+        20_000,
+        "a heartbeat with a position",
+        (async () => {
+          for (;;) {
+            const h = await readHeartbeat(storage);
+            if (h?.position && new Date(h.time).getTime() > started) return h;
+            await sleep(100);
+          }
+        })(),
+      );
+      assertEquals(beat.final, false);
+      const generation = (await Deno.readTextFile(`${data}/.db.sqlite3-litestream/generation`))
+        .trim();
+      assertEquals(beat.position?.generation, generation);
       const r = await b.stop();
       assertEquals(r.code, 0, r.stderr);
+      // It exited with Litestream, after a last heartbeat.
+      assertEquals((await readHeartbeat(storage))?.final, true);
+      assertStringIncludes(r.stderr, "litewarden: companion: the parent process exited; stopped");
       assertEquals(r.gate, [
         `litewarden-entrypoint: no backup to restore: starting ${Deno.execPath()} on a new database (first boot)`,
       ]);
