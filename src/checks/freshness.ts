@@ -1,5 +1,6 @@
 import { UsageError } from "../errors.ts";
 import { formatAge, formatTime } from "../lib/format.ts";
+import { formatIndex } from "../formats/v03_layout.ts";
 import type { Heartbeat, Lag } from "../replica/heartbeat.ts";
 import type { RestorePoint } from "../replica/summary.ts";
 import { fail, pass, skip } from "./check.ts";
@@ -106,7 +107,10 @@ export function lagCheck(
   if (!p) {
     return skip(id, `the heartbeat names no live position (${hb.positionProblem ?? "unknown"})`);
   }
-  const where = `generation ${p.generation} index ${p.index} offset ${p.offset}`;
+  // Hex, as every other printed v0.3 point and as `--index` takes it.
+  const where = `generation ${p.generation} index ${formatIndex(p.index)} offset ${
+    formatIndex(p.offset)
+  }`;
   if (lag.holds) return pass(id, `the replica holds the live position (${where}): no lag`);
   const limit = maxLagMs ?? DEFAULT_MAX_LAG_MS;
   const text = `the replica lacks the live position (${where}), behind for at least ${
