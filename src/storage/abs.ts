@@ -31,6 +31,7 @@ import {
   resumableDownload,
 } from "./resumable.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
+import { vanishedObjectMessage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
 export interface AbsStorageOptions {
@@ -329,7 +330,7 @@ export class AbsStorage implements Storage {
     if (ctx.op === "get" && (f.code === "BlobNotFound" || f.status === 404)) {
       return new MissingObjectError(
         this.scrub(
-          `replica object ${ctx.key} is missing from ${this.location}; it was listed a moment ago, so something deleted it (a running prune or retention?)`,
+          vanishedObjectMessage(ctx.key, this.location),
         ),
         ctx.key ?? "",
       );

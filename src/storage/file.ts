@@ -8,6 +8,7 @@ import {
 } from "../errors.ts";
 import { writeFileAtomic } from "../lib/atomic_write.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
+import { vanishedObjectMessage } from "./storage.ts";
 
 /** A replica in a local directory (Litestream's `file` replica type). */
 export class FileStorage implements Storage {
@@ -67,7 +68,7 @@ export class FileStorage implements Storage {
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
         throw new DamagedError(
-          `replica object ${key} is missing from ${this.location}; it was listed a moment ago, so something deleted it (a running prune or retention?)`,
+          vanishedObjectMessage(key, this.location),
           key,
         );
       }

@@ -44,6 +44,7 @@ import {
 import { emptyStream, READ_IDLE_TIMEOUT_MS, resumableDownload } from "./resumable.ts";
 import { PagingGuard } from "./paging.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
+import { vanishedObjectMessage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
 export interface S3StorageOptions {
@@ -475,7 +476,7 @@ export class S3Storage implements Storage {
     if (ctx.op === "get" && (f.code === "NoSuchKey" || f.status === 404)) {
       return new MissingObjectError(
         this.scrub(
-          `replica object ${ctx.key} is missing from ${this.location}; it was listed a moment ago, so something deleted it (a running prune or retention?)`,
+          vanishedObjectMessage(ctx.key, this.location),
         ),
         ctx.key ?? "",
       );

@@ -38,6 +38,7 @@ import {
 } from "./ssh_client.ts";
 import { openSftpSession } from "./ssh_client.ts";
 import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
+import { vanishedObjectMessage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
 export interface SftpStorageOptions {
@@ -265,7 +266,7 @@ export class SftpStorage implements Storage {
     } catch (err) {
       if (err instanceof SftpMissing) {
         throw new MissingObjectError(
-          `replica object ${key} is missing from ${this.location}; it was listed a moment ago, so something deleted it (a running prune or retention?)`,
+          vanishedObjectMessage(key, this.location),
           key,
         );
       }

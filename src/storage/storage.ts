@@ -55,3 +55,8 @@ export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8
   }
   return out;
 }
+
+/** Why a GET failed on an object the listing just named: every backend says it the same way. */
+export function vanishedObjectMessage(key: string | undefined, location: string): string {
+  return `replica object ${key} is missing from ${location}; it was listed a moment ago, so something deleted it (a running prune or retention?)`;
+}
