@@ -152,7 +152,7 @@ try {
     // the child with SIGXFSZ before the listener was installed), well below the 64 MiB write.
     args: [
       "-c",
-      `ulimit -f 32768 && exec "$0" run -A --no-code-cache "$1"`,
+      `trap '' XFSZ; ulimit -f 32768 && exec "$0" run -A --no-code-cache "$1"`,
       Deno.execPath(),
       script,
     ],

@@ -620,7 +620,7 @@ Deno.test("restore CLI on a file replica", async (t) => {
       const res = await new Deno.Command("bash", {
         args: [
           "-c",
-          'ulimit -f 1048576 && exec "$0" run -A main.ts restore "$1" -o "$2"',
+          `trap '' XFSZ; ulimit -f 1048576 && exec "$0" run -A main.ts restore "$1" -o "$2"`,
           Deno.execPath(),
           r.url,
           r.out,
