@@ -35,13 +35,13 @@ step "companion --help" companion --help
 [ ! -e "$root/samples/vaultwarden-replica/.litewarden" ] ||
   { echo "bundle check failed: the sample replica was written to" >&2; exit 1; }
 # The S3 backend is imported lazily: prove the bundle carries it (in-process S3 test server).
-(cd "$root" && $DENO run -A scripts/check_bundle_s3.ts "$work/litewarden.js") ||
+(cd "$root" && $DENO run --config test_deps/deno.jsonc -A scripts/check_bundle_s3.ts "$work/litewarden.js") ||
   { echo "bundle check failed: list on S3" >&2; exit 1; }
 # Likewise the SFTP backend and ssh2 (a test sshd on 127.0.0.1; skipped without sshd).
-(cd "$root" && $DENO run -A scripts/check_bundle_sftp.ts "$work/litewarden.js") ||
+(cd "$root" && $DENO run --config test_deps/deno.jsonc -A scripts/check_bundle_sftp.ts "$work/litewarden.js") ||
   { echo "bundle check failed: list on SFTP" >&2; exit 1; }
 # And age decryption (the package is loaded lazily; the payload cipher is node:crypto).
-(cd "$root" && $DENO run -A scripts/check_bundle_age.ts "$work/litewarden.js") ||
+(cd "$root" && $DENO run --config test_deps/deno.jsonc -A scripts/check_bundle_age.ts "$work/litewarden.js") ||
   { echo "bundle check failed: restore of an age-encrypted replica" >&2; exit 1; }
 size=$(wc -c <"$root/dist/litewarden.js")
 echo "bundle ok: dist/litewarden.js ($size bytes) runs --help, list (file, S3 and SFTP), restore (also age-encrypted), verify and verify --file without node_modules"

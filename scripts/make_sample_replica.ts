@@ -1,6 +1,7 @@
 /**
- * Builds the README demo replica: `deno run -A scripts/make_sample_replica.ts` (after
- * `deno install`).
+ * Builds the README demo replica:
+ * `deno run --config test_deps/deno.jsonc -A scripts/make_sample_replica.ts` (after
+ * `deno install --config test_deps/deno.jsonc`; the Litestream binary is a test-only package).
  *
  * Copies the empty Vaultwarden 1.37.2 schema (tests/fixtures/vaultwarden/vw-1.37.2.sqlite3) to a
  * temporary directory, writes a few fake, non-secret users/folders/ciphers in separate

@@ -33,16 +33,22 @@ let unloadHookInstalled = false;
 
 /** The blob service entry point inside the installed azurite package. */
 function azuriteBlobMain(): string {
-  const root = new URL("../../node_modules/", import.meta.url).pathname;
-  const candidates = [join(root, "azurite/dist/src/blob/main.js")];
-  try {
-    for (const e of Deno.readDirSync(join(root, ".deno"))) {
-      if (e.name.startsWith("azurite@")) {
-        candidates.push(join(root, ".deno", e.name, "node_modules/azurite/dist/src/blob/main.js"));
+  const candidates: string[] = [];
+  // The test config (test_deps/deno.jsonc) installs into test_deps/node_modules.
+  for (const rel of ["../../test_deps/node_modules/", "../../node_modules/"]) {
+    const root = new URL(rel, import.meta.url).pathname;
+    candidates.push(join(root, "azurite/dist/src/blob/main.js"));
+    try {
+      for (const e of Deno.readDirSync(join(root, ".deno"))) {
+        if (e.name.startsWith("azurite@")) {
+          candidates.push(
+            join(root, ".deno", e.name, "node_modules/azurite/dist/src/blob/main.js"),
+          );
+        }
       }
+    } catch {
+      // No node_modules/.deno here.
     }
-  } catch {
-    // No node_modules/.deno: fall through to the error below.
   }
   for (const c of candidates) {
     try {
@@ -51,7 +57,7 @@ function azuriteBlobMain(): string {
       // Try the next one.
     }
   }
-  throw new Error("azurite not found under node_modules: run `deno install` first");
+  throw new Error("azurite not found: run `deno install --config test_deps/deno.jsonc` first");
 }
 
 /** Starts azurite's blob service; resolves once it listens. */

@@ -1,6 +1,7 @@
 /**
  * Test harness around the real Litestream v0.3.13 binary (npm `@flydotio/litestream-linux-x64`,
- * pinned in deno.json as `litestream-bin`; `deno install` puts it under node_modules).
+ * pinned in test_deps/deno.jsonc as `litestream-bin`; installing with that config puts it under
+ * test_deps/node_modules).
  *
  * Behaviour of v0.3.13 this harness relies on (checked against the binary and its source):
  * - `replicate` logs (Go slog, text to stdout by default) `msg="wal segment written"` with
@@ -39,23 +40,26 @@ export function litestreamPath(): string {
   } catch {
     // Not resolvable (not installed): fall through to scanning node_modules.
   }
-  const nodeModules = new URL("../../node_modules/", import.meta.url).pathname;
-  candidates.push(join(nodeModules, "@flydotio/litestream-linux-x64/litestream"));
-  try {
-    for (const entry of Deno.readDirSync(join(nodeModules, ".deno"))) {
-      if (entry.name.startsWith("@flydotio+litestream-linux-x64@")) {
-        candidates.push(
-          join(
-            nodeModules,
-            ".deno",
-            entry.name,
-            "node_modules/@flydotio/litestream-linux-x64/litestream",
-          ),
-        );
+  // The test config (test_deps/deno.jsonc) installs into test_deps/node_modules.
+  for (const rel of ["../../test_deps/node_modules/", "../../node_modules/"]) {
+    const nodeModules = new URL(rel, import.meta.url).pathname;
+    candidates.push(join(nodeModules, "@flydotio/litestream-linux-x64/litestream"));
+    try {
+      for (const entry of Deno.readDirSync(join(nodeModules, ".deno"))) {
+        if (entry.name.startsWith("@flydotio+litestream-linux-x64@")) {
+          candidates.push(
+            join(
+              nodeModules,
+              ".deno",
+              entry.name,
+              "node_modules/@flydotio/litestream-linux-x64/litestream",
+            ),
+          );
+        }
       }
+    } catch {
+      // No node_modules/.deno directory here.
     }
-  } catch {
-    // No node_modules/.deno directory.
   }
   for (const candidate of candidates) {
     try {
@@ -67,7 +71,8 @@ export function litestreamPath(): string {
   }
   throw new Error(
     "Litestream binary not found (npm @flydotio/litestream-linux-x64, import `litestream-bin`): " +
-      "run `deno install` first. Looked at:\n  " + candidates.join("\n  "),
+      "run `deno install --config test_deps/deno.jsonc` first. Looked at:\n  " +
+      candidates.join("\n  "),
   );
 }
 
