@@ -10,6 +10,7 @@ import { restoreCommand } from "./restore.ts";
 import { verifyCommand } from "./verify.ts";
 import { pruneCommand } from "./prune.ts";
 import { snapshotDiffCommand } from "./snapshot_diff.ts";
+import { recoverCommand } from "./recover.ts";
 import { withStorageScope } from "../storage/open.ts";
 import { runVersion, versionCommand } from "./version.ts";
 
@@ -46,6 +47,7 @@ export async function run(args: string[], output: Output = consoleOutput): Promi
   program.addCommand(markCommand(output, done));
   program.addCommand(companionCommand(output, done));
   program.addCommand(snapshotDiffCommand(output, done));
+  program.addCommand(recoverCommand(output, done));
   program.addCommand(versionCommand(output, done));
   program.action(async () => {
     const opts = program.opts();

@@ -38,18 +38,20 @@ export function refuseOverwrite(paths: string[], path: string, when = ""): never
 /**
  * Refuses (exit 9) to replace a database that another process has open: the app or Litestream
  * would go on with the old file's pages and WAL, and Litestream loses track of its WAL state.
- * `--force` replaces files, never a database in use.
+ * `--force` replaces files, never a database in use. `refusal` says what was refused and what to
+ * do (recover says it its own way).
  */
-export function refuseInUse(paths: readonly string[], path: string): void {
+export function refuseInUse(
+  paths: readonly string[],
+  path: string,
+  refusal =
+    "refusing to restore over a database that is open (--force does not override this): stop the app and Litestream first, or restore elsewhere with -o",
+): void {
   const holders = processesHolding([path, ...SIDECARS.map((s) => path + s), ...paths]);
   if (holders.length === 0) return;
   const byPid = new Map<number, string>();
   for (const h of holders) byPid.set(h.pid, `${h.command} (pid ${h.pid})`);
-  throw new RefusedError(
-    `${path} is in use by ${
-      listForMessage([...byPid.values()])
-    }; refusing to restore over a database that is open (--force does not override this): stop the app and Litestream first, or restore elsewhere with -o`,
-  );
+  throw new RefusedError(`${path} is in use by ${listForMessage([...byPid.values()])}; ${refusal}`);
 }
 
 /**

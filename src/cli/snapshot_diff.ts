@@ -38,7 +38,7 @@ export interface DiffOptions {
 }
 
 /** A point to compare: a restore point of the replica, or a local database file. */
-type DiffPoint = { restore: RestoreRequest } | { file: string };
+export type DiffPoint = { restore: RestoreRequest } | { file: string };
 /** A point resolved against the listing. */
 type DiffSide = { plan: ReturnType<typeof chooseRestorePlan> } | { file: string };
 
@@ -75,7 +75,8 @@ Examples:
     .action(async (target, opts) => done(await runSnapshotDiff(target, opts, output)));
 }
 
-function parsePoint(spec: string, generation: string | undefined, flag: string): DiffPoint {
+/** `--from`/`--to`/`--at`: latest, an RFC 3339 time, index:HEX, txid:HEX or file:PATH. */
+export function parsePoint(spec: string, generation: string | undefined, flag: string): DiffPoint {
   if (spec.startsWith("file:")) {
     const path = spec.slice("file:".length);
     let header: Uint8Array | undefined;
@@ -192,14 +193,19 @@ export async function runSnapshotDiff(
   });
 }
 
-async function openReplica(arg: string | undefined, opts: DiffOptions, parallelism: number) {
+/** The first replica of the target, listed. */
+export async function openReplica(
+  arg: string | undefined,
+  opts: { config?: string; replica?: string; ageIdentity?: string[] },
+  parallelism: number,
+) {
   const resolved = await resolveCliTarget(arg, opts);
   const storage = await openStorage(resolved.replicas[0]);
   const listing = await listReplica(storage, { parallelism });
   return { storage, listing };
 }
 
-function isVaultwarden(path: string): boolean {
+export function isVaultwarden(path: string): boolean {
   const db = openDatabaseReadOnly(path);
   try {
     return detectVaultwarden(db, readPhysicalSchema(db)).kind === "vaultwarden";

@@ -5,7 +5,11 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
 import { runCli } from "../support/cli.ts";
 import { startReplicate, writeLitestreamConfig } from "../support/litestream.ts";
-import { createWalDatabase, writeSmallTransactions } from "../support/sqlite_writer.ts";
+import {
+  createWalDatabase,
+  holdOpenInChild,
+  writeSmallTransactions,
+} from "../support/sqlite_writer.ts";
 import { makeTempDir } from "../support/tmp.ts";
 
 async function snapshotFiles(paths: string[]): Promise<(string | null)[]> {
@@ -47,32 +51,10 @@ Deno.test("restore --force onto a database in use: exit 9, nothing replaced", as
   });
 
   await t.step("another process holds it with SQLite", async () => {
-    const holder = new Deno.Command(Deno.execPath(), {
-      args: [
-        "eval",
-        `import { DatabaseSync } from "node:sqlite";
-         const db = new DatabaseSync(${JSON.stringify(db)});
-         db.prepare("SELECT count(*) FROM items").get();
-         console.log("open");
-         await new Promise((r) => setTimeout(r, 60_000));`,
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-      stdin: "null",
-    }).spawn();
-    try {
-      const reader = holder.stdout.getReader();
-      const { value } = await reader.read();
-      assertEquals(new TextDecoder().decode(value).trim(), "open");
-      reader.releaseLock();
-      const r = await runCli(["restore", db, "--config", config, "--force"]);
-      assertEquals(r.code, 9, r.stderr);
-      assertStringIncludes(r.stderr, `(pid ${holder.pid})`);
-    } finally {
-      holder.kill("SIGKILL");
-      await holder.status;
-      await holder.stdout.cancel().catch(() => {});
-    }
+    await using holder = await holdOpenInChild(db, "items");
+    const r = await runCli(["restore", db, "--config", config, "--force"]);
+    assertEquals(r.code, 9, r.stderr);
+    assertStringIncludes(r.stderr, `(pid ${holder.pid})`);
   });
 
   await t.step("nobody has it open: --force replaces it", async () => {

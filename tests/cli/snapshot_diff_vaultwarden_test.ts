@@ -3,79 +3,22 @@
  * fixture, with a scripted incident: an item deleted for good, an item trashed, a member removed, a
  * folder renamed, a member's role changed and an account re-keyed, each its own transaction.
  */
-import { openDatabaseReadOnly } from "../../src/lib/sqlite.ts";
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { runCli, runCliJson } from "../support/cli.ts";
-import { startReplicate, writeLitestreamConfig } from "../support/litestream.ts";
 import { openWalDatabase } from "../support/sqlite_writer.ts";
 import { makeTempDir } from "../support/tmp.ts";
-
-const FIXTURE =
-  new URL("../fixtures/vaultwarden/vw-1.37.2-populated.sqlite3", import.meta.url).pathname;
-
-const ALICE = "a1f3c2d4-5b6e-4f70-8a91-b2c3d4e5f601";
-const BOB = "b2e4d6f8-1a3c-4e5f-9071-c2d3e4f5a602";
-const CAROL = "c3d5e7f9-2b4d-4f6a-8182-d3e4f5a6b703";
-const ERIN = "e5f7a9b1-4d6f-4b8c-a3a4-f5a6b7c8d905";
-const ORG = "0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c01";
-/** Alice's login without attachments (deleted for good), an organization login (trashed). */
-const GONE = "a6ead519-a516-46a3-9485-01013068d86e";
-const TRASHED = "2d4161e5-2b2a-4c27-9de1-012528dbbc0a";
-const CAROL_FOLDER = "4e5f6071-8293-44a5-b6c7-d8e9fa0b1c08";
-
-/** Column values that must never be printed: encrypted fields, keys, hashes, tokens. */
-const SECRET_COLUMNS: Record<string, string[]> = {
-  users: [
-    "password_hash",
-    "salt",
-    "akey",
-    "private_key",
-    "public_key",
-    "totp_secret",
-    "totp_recover",
-    "security_stamp",
-    "api_key",
-    "password_hint",
-  ],
-  ciphers: ["name", "notes", "fields", "data", "password_history", "key"],
-  folders: ["name"],
-  collections: ["name"],
-  users_organizations: ["akey", "reset_password_key"],
-  organizations: ["private_key", "public_key"],
-  devices: ["push_token", "refresh_token", "twofactor_remember"],
-  twofactor: ["data"],
-  sends: ["name", "notes", "data", "akey", "password_hash", "password_salt"],
-  attachments: ["file_name", "akey"],
-};
-
-function secretValues(path: string): string[] {
-  const db = openDatabaseReadOnly(path);
-  const out: string[] = [];
-  try {
-    for (const [table, cols] of Object.entries(SECRET_COLUMNS)) {
-      for (
-        const row of db.prepare(`SELECT ${cols.map((c) => `"${c}"`).join(", ")} FROM ${table}`)
-          .all()
-      ) {
-        for (const v of Object.values(row)) {
-          const forms = v instanceof Uint8Array
-            ? [
-              [...v].map((b) => b.toString(16).padStart(2, "0")).join(""),
-              btoa(String.fromCharCode(...v)),
-            ]
-            : typeof v === "string"
-            ? [v]
-            : [];
-          // Short values (empty blobs, "[]") could match anywhere; real secrets are longer.
-          out.push(...forms.filter((f) => f.length >= 8));
-        }
-      }
-    }
-  } finally {
-    db.close();
-  }
-  return out;
-}
+import {
+  ALICE,
+  BOB,
+  CAROL,
+  CAROL_FOLDER,
+  ERIN,
+  FIXTURE,
+  GONE,
+  ORG,
+  replicateIncident,
+  TRASHED,
+} from "../support/vaultwarden_incident.ts";
 
 const existsSync = (path: string) => {
   try {
@@ -85,100 +28,6 @@ const existsSync = (path: string) => {
     return false;
   }
 };
-const diesel = (iso: string) => iso.replace("T", " ").replace("Z", "000");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Replica {
-  dir: string;
-  url: string;
-  live: string;
-  /** A time after the replica's first state and before the incident. */
-  before: string;
-  secrets: string[];
-}
-
-async function replicateIncident(dir: string): Promise<Replica> {
-  const live = `${dir}/db.sqlite3`;
-  await Deno.copyFile(FIXTURE, live);
-  await Deno.chmod(live, 0o644);
-  const replica = `${dir}/replica`;
-  const config = await writeLitestreamConfig(dir, [{
-    path: live,
-    replicas: [{ name: "file", path: replica }],
-  }]);
-  const db = openWalDatabase(live);
-  let before = "";
-  try {
-    const rep = await startReplicate(config);
-    try {
-      await rep.waitForSync();
-      await sleep(1100);
-      before = new Date().toISOString();
-      await sleep(1100);
-      const now = diesel(new Date().toISOString());
-      const steps: [string, unknown[]][][] = [
-        // Deleted for good, as Vaultwarden does: its links first, then the row.
-        [
-          ["DELETE FROM folders_ciphers WHERE cipher_uuid = ?", [GONE]],
-          ["DELETE FROM ciphers_collections WHERE cipher_uuid = ?", [GONE]],
-          ["DELETE FROM favorites WHERE cipher_uuid = ?", [GONE]],
-          ["DELETE FROM archives WHERE cipher_uuid = ?", [GONE]],
-          ["DELETE FROM ciphers WHERE uuid = ?", [GONE]],
-        ],
-        [["UPDATE ciphers SET deleted_at = ?, updated_at = ? WHERE uuid = ?", [now, now, TRASHED]]],
-        [
-          [
-            "DELETE FROM groups_users WHERE users_organizations_uuid IN (SELECT uuid FROM users_organizations WHERE user_uuid = ?)",
-            [ERIN],
-          ],
-          ["DELETE FROM users_collections WHERE user_uuid = ?", [ERIN]],
-          ["DELETE FROM users_organizations WHERE user_uuid = ? AND org_uuid = ?", [ERIN, ORG]],
-        ],
-        [[
-          "UPDATE folders SET name = ?, updated_at = ? WHERE uuid = ?",
-          [
-            `2.${btoa(crypto.randomUUID())}|${btoa(crypto.randomUUID())}|renamed`,
-            now,
-            CAROL_FOLDER,
-          ],
-        ]],
-        [[
-          "UPDATE users_organizations SET atype = 1 WHERE user_uuid = ? AND org_uuid = ?",
-          [CAROL, ORG],
-        ]],
-        [[
-          "UPDATE users SET akey = ?, private_key = ?, security_stamp = ?, updated_at = ? WHERE uuid = ?",
-          [
-            `2.${btoa(crypto.randomUUID())}|rekeyed-akey`,
-            `2.${btoa(crypto.randomUUID())}|rekeyed-private`,
-            crypto.randomUUID(),
-            now,
-            BOB,
-          ],
-        ]],
-      ];
-      for (const step of steps) {
-        db.exec("BEGIN");
-        for (const [sql, args] of step) {
-          db.prepare(sql).run(...(args as (string | number | null)[]));
-        }
-        db.exec("COMMIT");
-        await rep.waitForSync();
-      }
-    } finally {
-      await rep.stop();
-    }
-  } finally {
-    db.close();
-  }
-  return {
-    dir,
-    url: `file://${replica}`,
-    live,
-    before,
-    secrets: [...new Set([...secretValues(FIXTURE), ...secretValues(live)])],
-  };
-}
 
 interface Summary {
   users: { uuid: string; email: string | null; changes: Record<string, string>[] }[];

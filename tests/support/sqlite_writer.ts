@@ -325,3 +325,42 @@ function int(n: number): number {
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * Another process (a Deno child) holding `path` open with SQLite, as the app or Litestream does,
+ * until disposed. Resolves once it has read from the database.
+ */
+export async function holdOpenInChild(
+  path: string,
+  table: string,
+): Promise<AsyncDisposable & { pid: number }> {
+  const holder = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { DatabaseSync } from "node:sqlite";
+       const db = new DatabaseSync(${JSON.stringify(path)});
+       db.prepare(${JSON.stringify(`SELECT count(*) FROM "${table}"`)}).get();
+       console.log("open");
+       await new Promise((r) => setTimeout(r, 60_000));`,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  const stop = async () => {
+    holder.kill("SIGKILL");
+    await holder.status;
+    await holder.stdout.cancel().catch(() => {});
+  };
+  try {
+    const reader = holder.stdout.getReader();
+    const { value } = await reader.read();
+    reader.releaseLock();
+    const said = new TextDecoder().decode(value).trim();
+    if (said !== "open") throw new Error(`the holder process said ${JSON.stringify(said)}`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { pid: holder.pid, [Symbol.asyncDispose]: stop };
+}

@@ -65,7 +65,7 @@ export interface SummaryFilter {
 }
 
 /** Value names from VAULTWARDEN-SCHEMA §5 (enumerations). */
-const ITEM_TYPES: Record<string, string> = {
+export const ITEM_TYPES: Record<string, string> = {
   "1": "login",
   "2": "note",
   "3": "card",
@@ -91,7 +91,7 @@ const TWO_FACTOR_TYPES: Record<string, string> = {
 const SEND_TYPES: Record<string, string> = { "0": "text", "1": "file" };
 const KDF_TYPES: Record<string, string> = { "0": "PBKDF2-SHA256", "1": "Argon2id" };
 
-const named = (names: Record<string, string>, v: unknown) =>
+export const named = (names: Record<string, string>, v: unknown) =>
   v === null || v === undefined ? "unknown" : names[String(v)] ?? `type ${v}`;
 
 /**
