@@ -5,7 +5,7 @@
  * replicates it into a file replica: half of it is in the database file before Litestream starts
  * (so it lands in the generation's snapshot), the other half is written in many small commits
  * that become many WAL segments across many WAL indexes. Then it times `litewarden restore` (as
- * `deno run -A main.ts restore …`, a fresh process each time, like a user runs it) and
+ * `deno run -A` of the bundle, a fresh process each time, like a user runs it) and
  * `litestream restore` alternately, `--runs` times each (default 5), checks once that both
  * produce the same bytes, and prints the median wall time of each, the ratio litewarden /
  * litestream and each one's peak RSS (from `/usr/bin/time`, or by polling /proc VmHWM).
@@ -21,33 +21,40 @@
  *                   which it decrypts); compare with a run without it for the cost of decryption
  *   --sftp          read the same replica through a local OpenSSH sshd (tests/support/sshd_server.ts)
  *                   instead of as a file replica: both tools restore over SFTP (`type: sftp`)
+ *   --source        time `deno run main.ts` instead of the bundle the release binaries are compiled
+ *                   from (`deno task bundle`; the default)
+ *   --s3            the S3 matrix instead (scripts/bench_s3.ts, which lists its own options)
  */
 import { parseArgs } from "node:util";
-import { generateAgeIdentity, recipientOf } from "../src/formats/age.ts";
 import {
-  fileReplicaObjects,
   fileReplicaUrl,
   litestreamPath,
-  startReplicate,
   writeLitestreamConfig,
 } from "../tests/support/litestream.ts";
-import {
-  checkpoint,
-  createWalDatabase,
-  inTransaction,
-  pageCountOf,
-} from "../tests/support/sqlite_writer.ts";
 import { makeTempDir } from "../tests/support/tmp.ts";
 import { sftpReplicaConfig, startSftpServer } from "../tests/support/sshd_server.ts";
+import {
+  buildOrReuse,
+  describeBuilt,
+  hasGnuTime,
+  litewardenArgv,
+  litewardenForm,
+  loadAverage,
+  mb,
+  median,
+  peakMiB,
+  removeOutputs,
+  type Sample,
+  sha256,
+  timed,
+  useBundle,
+} from "./bench_support.ts";
 
-const REPO = new URL("../", import.meta.url).pathname;
-const PAGE_SIZE = 4096;
-/** Bytes per row: half random (incompressible), half repetitive text, like real records. */
-const ROW_BYTES = 1000;
-/** Bytes committed between two replica syncs: one WAL segment each. */
-const SEGMENT_BYTES = 512 << 10;
-/** Litestream checkpoints (a new WAL index) once an index holds this many frames (~4 MiB). */
-const MIN_CHECKPOINT_PAGES = 1000;
+if (Deno.args.includes("--s3")) {
+  const { runS3Bench } = await import("./bench_s3.ts");
+  await runS3Bench(Deno.args.filter((a) => a !== "--s3"));
+  Deno.exit(0);
+}
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -58,6 +65,7 @@ const { values } = parseArgs({
     parallelism: { type: "string" },
     age: { type: "boolean", default: false },
     sftp: { type: "boolean", default: false },
+    source: { type: "boolean", default: false },
   },
 });
 const useAge = values.age;
@@ -65,209 +73,20 @@ const sizeMb = Number(values["size-mb"]);
 const runs = Number(values.runs);
 if (!(sizeMb > 0) || !Number.isInteger(runs) || runs < 1) {
   console.error(
-    "usage: bench_restore.ts [--size-mb N] [--runs N] [--dir PATH] [--parallelism N] [--age] [--sftp]",
+    "usage: bench_restore.ts [--size-mb N] [--runs N] [--dir PATH] [--parallelism N] [--age] [--sftp] | --s3 …",
   );
   Deno.exit(2);
 }
 const parallelismArgs = values.parallelism ? ["-parallelism", values.parallelism] : [];
 
-// ---------------------------------------------------------------------------------------------
-// Building the replica
-
-interface Built {
-  replica: string;
-  dbPath: string;
-  config: string;
-  /** `--age`: the identity file litewarden restores with. */
-  identityFile?: string;
-  dbBytes: number;
-  objects: number;
-  snapshotBytes: number;
-  walBytes: number;
-  indexes: number;
-}
-
-function fillRows(db: ReturnType<typeof createWalDatabase>, bytes: number, label: string): void {
-  const insert = db.prepare("INSERT INTO items (label, body) VALUES (?, ?)");
-  const text = "litewarden benchmark row; ".repeat(Math.ceil(ROW_BYTES / 2 / 26)).slice(
-    0,
-    ROW_BYTES / 2,
-  );
-  const textBytes = new TextEncoder().encode(text);
-  inTransaction(db, () => {
-    for (let done = 0, i = 0; done < bytes; done += ROW_BYTES, i++) {
-      const body = new Uint8Array(ROW_BYTES);
-      crypto.getRandomValues(body.subarray(0, ROW_BYTES / 2));
-      body.set(textBytes, ROW_BYTES / 2);
-      insert.run(`${label}-${i}`, body);
-    }
-  });
-}
-
-async function build(dir: string): Promise<Built> {
-  const dbPath = `${dir}/bench.db`;
-  const replica = `${dir}/replica`;
-  const config = `${dir}/litestream.yml`;
-  const identityFile = `${dir}/age-identity.txt`;
-  const db = createWalDatabase(dbPath, { pageSize: PAGE_SIZE });
-  try {
-    const total = sizeMb * 1e6;
-    const size = () => pageCountOf(db) * PAGE_SIZE;
-    // First half: in the database file before Litestream starts → the snapshot.
-    for (let n = 0; size() < total / 2; n++) {
-      fillRows(db, Math.min(16 << 20, total / 2 - size()), `snap${n}`);
-    }
-    checkpoint(db, "TRUNCATE");
-    let age: Record<string, unknown> | undefined;
-    if (useAge) {
-      const identity = await generateAgeIdentity();
-      await Deno.writeTextFile(identityFile, `${identity}\n`);
-      age = { age: { identities: [identity], recipients: [await recipientOf(identity, "bench")] } };
-    }
-    await writeLitestreamConfig(dir, [{
-      path: dbPath,
-      minCheckpointPageCount: MIN_CHECKPOINT_PAGES,
-      replicas: [{ path: replica, extra: age }],
-    }]);
-    const rep = await startReplicate(config, { syncTimeoutMs: 120_000 });
-    try {
-      // Second half: one ~512 KiB commit per sync → one WAL segment each.
-      for (let n = 0; size() < total; n++) {
-        fillRows(db, SEGMENT_BYTES, `wal${n}`);
-        await rep.waitForSync();
-        if (n % 20 === 0) progress(`built ${Math.round(size() / 1e6)} MB`);
-      }
-    } finally {
-      await rep.stop();
-    }
-  } finally {
-    db.close();
-  }
-  progress("");
-  const objects = await fileReplicaObjects(replica);
-  const built: Built = {
-    replica,
-    dbPath,
-    config,
-    ...(useAge && { identityFile }),
-    dbBytes: (await Deno.stat(dbPath)).size,
-    objects: objects.length,
-    snapshotBytes: objects.filter((o) => o.kind === "snapshot").reduce((s, o) => s + o.size, 0),
-    walBytes: objects.filter((o) => o.kind === "wal").reduce((s, o) => s + o.size, 0),
-    indexes: new Set(objects.filter((o) => o.kind === "wal").map((o) => o.index)).size,
-  };
-  await Deno.writeTextFile(`${dir}/built.json`, JSON.stringify({ sizeMb, useAge, ...built }));
-  return built;
-}
-
-async function reuse(dir: string): Promise<Built | undefined> {
-  try {
-    const saved = JSON.parse(await Deno.readTextFile(`${dir}/built.json`));
-    return saved.sizeMb === sizeMb && saved.useAge === useAge ? saved as Built : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Timing one restore
-
-interface Sample {
-  seconds: number;
-  /** Peak resident set size in KiB. */
-  maxRssKiB: number;
-}
-
-const hasGnuTime = await Deno.stat("/usr/bin/time").then((s) => s.isFile, () => false);
-
-async function timed(cmd: string, args: string[], statFile: string): Promise<Sample> {
-  const argv = hasGnuTime ? ["/usr/bin/time", "-f", "%M", "-o", statFile, cmd, ...args] : [
-    cmd,
-    ...args,
-  ];
-  const started = performance.now();
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: REPO,
-    env: { NO_PROGRESS: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let hwm = 0;
-  let polling = !hasGnuTime;
-  const poll = (async () => {
-    while (polling) {
-      hwm = Math.max(hwm, await vmHwm(child.pid));
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  const out = await child.output();
-  const seconds = (performance.now() - started) / 1000;
-  polling = false;
-  await poll;
-  if (!out.success) {
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed (${out.code}):\n${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-  const maxRssKiB = hasGnuTime ? Number((await Deno.readTextFile(statFile)).trim()) : hwm;
-  return { seconds, maxRssKiB };
-}
-
-async function vmHwm(pid: number): Promise<number> {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(await Deno.readTextFile(`/proc/${pid}/status`));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-async function removeOutputs(dir: string): Promise<void> {
-  for await (const e of Deno.readDir(dir)) {
-    await Deno.remove(`${dir}/${e.name}`, { recursive: true });
-  }
-}
-
-/** sha256sum of a (large) file, without reading it into this process. */
-async function sha256(path: string): Promise<string> {
-  const out = await new Deno.Command("sha256sum", { args: [path], stdout: "piped" }).output();
-  return new TextDecoder().decode(out.stdout).split(" ")[0];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-function progress(text: string): void {
-  if (Deno.stderr.isTerminal()) {
-    Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K${text}`));
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-
 const tmp = values.dir ? undefined : await makeTempDir("litewarden-bench-");
 let stopServer = async () => {};
 const dir = values.dir ?? tmp!.path;
 try {
-  await Deno.mkdir(dir, { recursive: true });
-  let built = values.dir ? await reuse(dir) : undefined;
-  const buildStarted = performance.now();
-  if (!built) {
-    await Deno.remove(`${dir}/replica`, { recursive: true }).catch(() => {});
-    built = await build(dir);
-    console.log(`built in ${((performance.now() - buildStarted) / 1000).toFixed(1)} s`);
-  }
+  if (!values.source) await useBundle(tmp?.path ?? dir);
+  const built = await buildOrReuse(dir, sizeMb, useAge);
   console.log(
-    `replica${
-      built.identityFile ? " (age-encrypted)" : ""
-    }: ${built.objects} objects (${built.indexes} WAL indexes), snapshot ${
-      mb(built.snapshotBytes)
-    } + WAL ${mb(built.walBytes)} stored; database ${mb(built.dbBytes)}`,
+    `replica${built.identityFile ? " (age-encrypted)" : ""}: ${describeBuilt(built)}`,
   );
 
   const outDir = `${dir}/restores`;
@@ -300,31 +119,12 @@ try {
   const statFile = `${dir}/time.txt`;
   const tools = {
     litewarden: (out: string) =>
-      timed(Deno.execPath(), [
-        "run",
-        "-A",
-        // The V8 flag the compiled binaries carry (deno.json `compile`, scripts/compile_all.sh).
-        "--v8-flags=--max-semi-space-size=2",
-        "main.ts",
-        "restore",
-        ...parallelismArgs,
-        "-o",
-        out,
-        ...lwSource,
-      ], statFile),
+      timed(...litewardenArgv(["restore", ...parallelismArgs, "-o", out, ...lwSource]), statFile),
     litestream: (out: string) =>
       timed(litestreamPath(), ["restore", ...parallelismArgs, "-o", out, ...lsSource], statFile),
     // verify = restore into a temp dir + integrity_check + foreign_key_check + app detection.
     verify: (_out: string) =>
-      timed(Deno.execPath(), [
-        "run",
-        "-A",
-        "--v8-flags=--max-semi-space-size=2",
-        "main.ts",
-        "verify",
-        ...parallelismArgs,
-        ...lwSource,
-      ], statFile),
+      timed(...litewardenArgv(["verify", ...parallelismArgs, ...lwSource]), statFile),
   };
   const samples: Record<keyof typeof tools, Sample[]> = {
     litewarden: [],
@@ -362,13 +162,13 @@ try {
   const startup: number[] = [];
   for (let i = 0; i < 3; i++) {
     startup.push(
-      (await timed(Deno.execPath(), ["run", "-A", "main.ts", "--version"], statFile)).seconds,
+      (await timed(...litewardenArgv(["--version"]), statFile)).seconds,
     );
   }
 
   const lw = median(samples.litewarden.map((s) => s.seconds));
   const ls = median(samples.litestream.map((s) => s.seconds));
-  const rss = (xs: Sample[]) => (Math.max(...xs.map((s) => s.maxRssKiB)) / 1024).toFixed(0);
+  const rss = peakMiB;
   console.log("");
   console.log(
     `median litewarden restore  ${lw.toFixed(3)} s   peak RSS ${rss(samples.litewarden)} MiB`,
@@ -383,18 +183,14 @@ try {
   );
   console.log(`ratio verify/litestream-restore ${(vf / ls).toFixed(2)} (target ≤ 1.5)`);
   console.log(
-    `(litewarden start-up alone, \`main.ts --version\`: ${median(startup).toFixed(3)} s)`,
+    `(litewarden start-up alone, \`--version\`: ${median(startup).toFixed(3)} s)`,
   );
   console.log(
-    `(${runs} runs each, alternating; RSS from ${
+    `(load average ${await loadAverage()}; ${runs} runs each, alternating; RSS from ${
       hasGnuTime ? "/usr/bin/time" : "/proc VmHWM polling"
-    }; litewarden timed as \`deno run -A --v8-flags=--max-semi-space-size=2 main.ts restore\`, including Deno start-up)`,
+    }; litewarden timed as ${litewardenForm()}, including Deno start-up)`,
   );
 } finally {
   await stopServer();
   await tmp?.cleanup();
-}
-
-function mb(n: number): string {
-  return `${(n / 1e6).toFixed(1)} MB`;
 }

@@ -1,7 +1,8 @@
 import { Command } from "commander";
 import type { Output } from "./context.ts";
+import { VERSION } from "./version_string.ts";
 
-export const VERSION = "0.1.0";
+export { VERSION };
 
 /**
  * The git revision of the checkout this code runs from, or null when that cannot be told (a

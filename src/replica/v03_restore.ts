@@ -11,13 +11,17 @@ import {
   walRestartProblem,
 } from "../formats/sqlite_wal.ts";
 import { StreamReader } from "../formats/stream_reader.ts";
+import { fetchAhead } from "../storage/fetch_ahead.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { PageFile } from "./page_file.ts";
-import { countingStream, prefetchInOrder } from "./prefetch.ts";
+import { countingStream } from "./prefetch.ts";
 import type { V03Plan, V03Segment } from "./v03.ts";
 
 export interface ApplyOptions {
+  /** Most downloads open at once. */
   parallelism: number;
+  /** Most bytes downloaded ahead of the apply loop (default: fetchAhead's). */
+  maxBytesAhead?: number;
   /** Called with compressed bytes as they arrive and once per finished object. */
   onDownload?: (bytes: number) => void;
   onObject?: () => void;
@@ -53,29 +57,37 @@ export async function applyV03(
   };
 
   const snap = plan.snapshot;
-  const imageSize = await withObject(snap.key, async () => {
-    return await out.writeStream(0, decompress(await storage.get(snap.key), snap.compressed));
-  });
-  stats.objects++;
-  opts.onObject?.();
-  const head = new Uint8Array(100);
-  if (imageSize < 100 || (await out.readAt(0, head)) < 100) {
-    throw new DamagedError(
-      `snapshot ${snap.key} is not a SQLite database: only ${imageSize} bytes`,
-    );
-  }
-  const dbHeader = withFormat(snap.key, () => parseDatabaseHeader(head));
-  stats.pageSize = dbHeader.pageSize;
-  if (imageSize % dbHeader.pageSize !== 0) {
-    throw new DamagedError(
-      `snapshot ${snap.key} is ${imageSize} bytes, not a multiple of its page size ${dbHeader.pageSize}: it is truncated`,
-    );
-  }
-  stats.pages = imageSize / dbHeader.pageSize;
-
   const segments = plan.indices.flatMap((g) => g.segments);
-  const streams = prefetchInOrder(segments, opts.parallelism, (s) => storage.get(s.key));
+  // One queue for the snapshot and every segment: the segments download while the snapshot is
+  // written.
+  const objects: (V03Segment | typeof snap)[] = [snap, ...segments];
+  const streams = fetchAhead(objects, (o) => storage.get(o.key), {
+    maxRequests: opts.parallelism,
+    maxBytesAhead: opts.maxBytesAhead,
+  });
   try {
+    const first = await streams.next();
+    if (first.done) throw new Error("internal: no snapshot stream");
+    const imageSize = await withObject(snap.key, async () => {
+      return await out.writeStream(0, decompress(first.value.stream, snap.compressed));
+    });
+    stats.objects++;
+    opts.onObject?.();
+    const head = new Uint8Array(100);
+    if (imageSize < 100 || (await out.readAt(0, head)) < 100) {
+      throw new DamagedError(
+        `snapshot ${snap.key} is not a SQLite database: only ${imageSize} bytes`,
+      );
+    }
+    const dbHeader = withFormat(snap.key, () => parseDatabaseHeader(head));
+    stats.pageSize = dbHeader.pageSize;
+    if (imageSize % dbHeader.pageSize !== 0) {
+      throw new DamagedError(
+        `snapshot ${snap.key} is ${imageSize} bytes, not a multiple of its page size ${dbHeader.pageSize}: it is truncated`,
+      );
+    }
+    stats.pages = imageSize / dbHeader.pageSize;
+
     let prev: WalHeader | undefined;
     for (const group of plan.indices) {
       const applied = await applyIndex(
@@ -98,7 +110,7 @@ export async function applyV03(
   return stats;
 }
 
-type SegmentStreams = AsyncGenerator<{ item: V03Segment; stream: ReadableStream<Uint8Array> }>;
+type SegmentStreams = AsyncGenerator<{ stream: ReadableStream<Uint8Array> }>;
 type Decompress = (
   s: ReadableStream<Uint8Array>,
   compressed: boolean,

@@ -7,7 +7,8 @@ import type { LtxHeader } from "../formats/ltx_header.ts";
 import { databaseGrowthProblem, lockPageNumber } from "../formats/sqlite_header.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { PageFile } from "./page_file.ts";
-import { countingStream, prefetchInOrder } from "./prefetch.ts";
+import { countingStream } from "./prefetch.ts";
+import { fetchAhead } from "../storage/fetch_ahead.ts";
 import type { ApplyOptions, ApplyStats } from "./v03_restore.ts";
 import { formatTxid } from "../formats/ltx_header.ts";
 import type { V05Plan } from "./v05.ts";
@@ -46,7 +47,10 @@ export async function applyV05(
   let prev: { header: LtxHeader; post: bigint; key: string } | undefined;
   let rolling: DatabaseChecksum | undefined;
   let imagePages = 0; // Pages physically present in `out` (no truncation until the end).
-  const streams = prefetchInOrder(plan.files, opts.parallelism, (f) => storage.get(f.key));
+  const streams = fetchAhead(plan.files, (f) => storage.get(f.key), {
+    maxRequests: opts.parallelism,
+    maxBytesAhead: opts.maxBytesAhead,
+  });
   try {
     for await (const { item: file, stream } of streams) {
       const decoder = new LtxDecoder(stream.pipeThrough(countingStream(onBytes)));
