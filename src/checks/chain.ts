@@ -1,33 +1,19 @@
-import { onlyDamaged } from "../replica/listing.ts";
+import { classifyBackup } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import type { ChosenPlan } from "../replica/restore.ts";
 import type { ReplicaSummary } from "../replica/summary.ts";
 import { formatTxid } from "../formats/ltx_header.ts";
+import { formatIndex } from "../formats/v03_layout.ts";
 import { fail, pass, skip, warn } from "./check.ts";
 import type { Check } from "./check.ts";
 
 /** Layer 1: a backup exists, names parse, which formats are present. */
 export function listingChecks(listing: ReplicaListing, summary: ReplicaSummary): Check[] {
   const checks: Check[] = [];
-  if (listing.objectCount === 0) {
-    checks.push(fail(
-      "listing.found",
-      `nothing is stored at ${listing.location}; check the bucket and path (a wrong prefix is the usual cause)`,
-      "noBackup",
-    ));
-    return checks;
-  }
-  const damaged = onlyDamaged(listing);
-  if (damaged) {
-    checks.push(fail("listing.headers", damaged.message, "damaged"));
-    return checks;
-  }
-  if (!listing.v03 && !listing.v05) {
-    checks.push(fail(
-      "listing.found",
-      `${listing.objectCount} objects at ${listing.location}, none of them a Litestream replica file; check the path`,
-      "noBackup",
-    ));
+  const presence = classifyBackup(listing);
+  if (presence.kind !== "backup") {
+    const id = presence.kind === "damaged" ? "listing.headers" : "listing.found";
+    checks.push(fail(id, presence.error.message, presence.error.kind));
     return checks;
   }
   checks.push(pass(
@@ -77,7 +63,11 @@ export function chainChecks(
     const segs = p.indices.reduce((n, g) => n + g.segments.length, 0);
     checks.push(pass(
       "chain.plan",
-      `generation ${p.generation.id}: snapshot at index ${p.snapshot.index}, then ${segs} WAL segments in ${p.indices.length} indexes up to ${p.index}, no index missing`,
+      `generation ${p.generation.id}: snapshot at index ${
+        formatIndex(p.snapshot.index)
+      }, then ${segs} WAL segments in ${p.indices.length} indexes up to ${
+        formatIndex(p.index)
+      }, no index missing`,
     ));
     const others = summary.generations.filter((g) => g.problems.length > 0);
     for (const g of others) {

@@ -2,7 +2,7 @@ import { UsageError } from "../errors.ts";
 import { formatAge, formatTime } from "../lib/format.ts";
 import { formatIndex } from "../formats/v03_layout.ts";
 import type { Heartbeat, Lag } from "../replica/heartbeat.ts";
-import type { RestorePoint } from "../replica/summary.ts";
+import type { RestorePoint } from "../replica/restore_point.ts";
 import { fail, pass, skip } from "./check.ts";
 import type { Check } from "./check.ts";
 

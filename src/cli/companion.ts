@@ -5,10 +5,11 @@ import { ExitCode, UsageError } from "../errors.ts";
 import { heartbeatTask, runCompanion } from "../replica/companion.ts";
 import type { CompanionTask } from "../replica/companion.ts";
 import { defaultMetaPath } from "../replica/heartbeat.ts";
+import { markedMessage, refreshMarker } from "../replica/marker.ts";
+import { newestRestorablePoint } from "../replica/restore.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
-import { announceMarked, newestPoint, refreshMarker } from "./mark.ts";
 import { onShutdown } from "./safe_output.ts";
 import { resolveCliTarget } from "./target.ts";
 
@@ -153,11 +154,11 @@ function markTask(
   const pending = new Set(storages);
   const look = async (): Promise<boolean> => {
     for (const s of [...pending]) {
-      const point = await newestPoint(s);
+      const point = (await newestRestorablePoint(s))?.time;
       if (point === undefined) continue;
-      await refreshMarker(s, point, output);
+      await refreshMarker(s, point, (line) => output.err(line));
       pending.delete(s);
-      announceMarked(output, s.location, point);
+      output.err(markedMessage(s.location, point));
     }
     if (pending.size > 0 && Date.now() >= deadline) {
       log(`mark: no restorable backup appeared in time; marker not written`);

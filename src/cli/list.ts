@@ -1,8 +1,8 @@
 import { describeTarget } from "../config/target.ts";
-import { EXIT_CODE_BY_KIND, ExitCode, NoBackupError } from "../errors.ts";
+import { EXIT_CODE_BY_KIND, ExitCode } from "../errors.ts";
 import { listJson, listText, newestOf } from "../report/list_report.ts";
 import type { ListedReplica } from "../report/list_report.ts";
-import { listReplica, onlyDamaged } from "../replica/listing.ts";
+import { listReplica, requireBackup } from "../replica/listing.ts";
 import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Output } from "./context.ts";
@@ -42,22 +42,7 @@ export async function runList(
   for (const target of resolved.replicas) {
     const storage = await openStorage(target);
     const listing = await listReplica(storage);
-    if (listing.objectCount === 0) {
-      throw new NoBackupError(
-        `no backup found: nothing is stored at ${
-          describeTarget(target)
-        }; check the bucket and path (a wrong prefix is the usual cause)`,
-      );
-    }
-    const damaged = onlyDamaged(listing);
-    if (damaged) throw damaged;
-    if (!listing.v03 && !listing.v05) {
-      throw new NoBackupError(
-        `no backup found at ${
-          describeTarget(target)
-        }: ${listing.objectCount} objects are there but none is a Litestream replica file (expected generations/… or LTX levels); check the path`,
-      );
-    }
+    requireBackup(listing, describeTarget(target));
     listed.push({
       name: target.name,
       location: describeTarget(target),

@@ -3,11 +3,8 @@ import { parseDuration } from "../checks/freshness.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
 import { ExitCode, exitCodeOf, LitewardenError, NoBackupError } from "../errors.ts";
-import { formatTime } from "../lib/format.ts";
-import { listReplica } from "../replica/listing.ts";
-import { readMarker, writeMarker } from "../replica/marker.ts";
-import type { ReplicaMarker } from "../replica/marker.ts";
-import { chooseRestorePlan } from "../replica/restore.ts";
+import { markedMessage, refreshMarker } from "../replica/marker.ts";
+import { newestRestorablePoint } from "../replica/restore.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
@@ -31,84 +28,6 @@ export interface MarkOptions {
   interval: string;
   withParent?: boolean;
   json?: boolean;
-}
-
-/** The env var that allows a fresh start over a lost backup, like `--allow-fresh-start`. */
-export const ALLOW_FRESH_START_ENV = "LITEWARDEN_ALLOW_FRESH_START";
-
-/**
- * The gate's opt-in to start from older data than it saw before: `LITEWARDEN_ON_DAMAGE=`
- * `restore-newest-intact`, like `restore --accept-loss`.
- */
-export const ON_DAMAGE_ENV = "LITEWARDEN_ON_DAMAGE";
-export const ON_DAMAGE_RESTORE_NEWEST_INTACT = "restore-newest-intact";
-
-/** Whether the operator accepted losing data via the environment (see `ON_DAMAGE_ENV`). */
-export function lossAcceptedByEnv(): boolean {
-  return Deno.env.get(ON_DAMAGE_ENV)?.trim() === ON_DAMAGE_RESTORE_NEWEST_INTACT;
-}
-
-/** True for `1`, `true`, `yes` (any case): how the container's switches are read. */
-export function envFlag(name: string): boolean {
-  return /^(1|true|yes)$/i.test(Deno.env.get(name)?.trim() ?? "");
-}
-
-/** "last seen 2026-11-20T09:00:00Z, newest restorable point then 2026-11-20T08:59:58Z". */
-export function describeMarker(m: ReplicaMarker): string {
-  const when = (s: string) => {
-    const t = new Date(s);
-    return Number.isNaN(t.getTime()) ? s : formatTime(t);
-  };
-  const newest = m.newestPoint ? `, newest restorable point then ${when(m.newestPoint)}` : "";
-  return `last seen ${when(m.lastSeen)}${newest}`;
-}
-
-/** The newest point the marker recorded, when it is newer than `point` (a rollback). */
-export function rolledBackFrom(
-  marker: ReplicaMarker | undefined,
-  point: Date,
-): Date | undefined {
-  const seen = marker?.newestPoint ? new Date(marker.newestPoint) : undefined;
-  return seen && !Number.isNaN(seen.getTime()) && point.getTime() < seen.getTime()
-    ? seen
-    : undefined;
-}
-
-/**
- * Writes (or refreshes) the marker after a backup was seen at `point`. Returns the previous marker.
- * When the newest point is older than the one seen before, part of the backup is gone (a deleted
- * generation, a restored bucket): the marker keeps the newer point, so the next start still
- * knows, unless `acceptLoss` (the operator chose to go on from the older point).
- */
-export async function refreshMarker(
-  storage: Storage,
-  point: Date,
-  output: Output,
-  acceptLoss = false,
-): Promise<ReplicaMarker | undefined> {
-  const previous = await readMarker(storage);
-  const seenBefore = rolledBackFrom(previous, point);
-  // An accepted loss was announced by the command that accepted it.
-  if (previous && seenBefore && !acceptLoss) {
-    output.err(
-      `litewarden: warning: the newest restorable point at ${storage.location} (${
-        formatTime(point)
-      }) is older than the one seen there before (${
-        describeMarker(previous)
-      }): part of the backup is gone; the marker keeps the newer point; check the bucket before trusting this database`,
-    );
-  }
-  await writeMarker(storage, previous, seenBefore && !acceptLoss ? undefined : point);
-  return previous;
-}
-
-/** The line `mark` and the companion print once a replica is marked. */
-export function announceMarked(output: Output, location: string, point: Date): void {
-  output.err(
-    `litewarden: marked ${location}: backup seen (newest restorable point ${
-      formatTime(point)
-    }); a missing backup there now stops \`restore --if-replica-exists\``,
-  );
 }
 
 export function markCommand(output: Output, done: (code: number) => void) {
@@ -166,12 +85,12 @@ export async function runMark(
     for (const [target, state] of pending) {
       try {
         state.storage ??= await openStorage(target);
-        const point = await newestPoint(state.storage);
+        const point = (await newestRestorablePoint(state.storage))?.time;
         if (point === undefined) {
           state.why = new NoBackupError("no backup there yet");
           continue;
         }
-        const previous = await refreshMarker(state.storage, point, output);
+        const previous = await refreshMarker(state.storage, point, (l) => output.err(l));
         marked.push({
           location: describeTarget(target),
           newestPoint: point,
@@ -188,7 +107,7 @@ export async function runMark(
     await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
   }
 
-  for (const m of marked) announceMarked(output, m.location, m.newestPoint);
+  for (const m of marked) output.err(markedMessage(m.location, m.newestPoint));
   const marks = marked.map((m) => ({
     location: m.location,
     newestPoint: m.newestPoint.toISOString(),
@@ -226,13 +145,6 @@ export async function runMark(
   }
   output.err(`litewarden: ${message}`);
   return code;
-}
-
-/** The newest point a latest restore reaches, or undefined when the replica holds nothing yet. */
-export async function newestPoint(storage: Storage): Promise<Date | undefined> {
-  const listing = await listReplica(storage);
-  if (!listing.v03 && !listing.v05) return undefined;
-  return chooseRestorePlan(listing, {}).point.time;
 }
 
 function sleep(ms: number): Promise<void> {

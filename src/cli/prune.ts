@@ -2,10 +2,10 @@ import { Option } from "commander";
 import { parseDuration } from "../checks/freshness.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
-import { ExitCode, LitewardenError, NoBackupError, UsageError } from "../errors.ts";
+import { ExitCode, LitewardenError, UsageError } from "../errors.ts";
 import { Progress, restoreProgress } from "../report/progress.ts";
 import { pruneReport, pruneText } from "../report/prune_report.ts";
-import { listReplica, onlyDamaged } from "../replica/listing.ts";
+import { listReplica, requireBackup } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
 import { planPrune, v03TreeRemoval } from "../replica/retention.ts";
@@ -151,7 +151,8 @@ async function pruneReplica(
 ) {
   const storage = await openStorage(target);
   const location = describeTarget(target);
-  const listing = await listBackup(storage, location);
+  const listing = await listReplica(storage);
+  requireBackup(listing, location);
   const notes = opts.v03Tree ? await v03TreeNotes(storage, listing, location, output) : [];
   let plan = planPrune(listing, request.rules, request);
   let deleted = 0;
@@ -165,18 +166,6 @@ async function pruneReplica(
   const report = pruneReport(location, !!opts.apply, notes, plan, deleted);
   if (!opts.json) output.out(pruneText(report, plan, opts.minAge));
   return report;
-}
-
-async function listBackup(storage: Storage, location: string): Promise<ReplicaListing> {
-  const listing = await listReplica(storage);
-  const damaged = onlyDamaged(listing);
-  if (damaged) throw damaged;
-  if (!listing.v03 && !listing.v05) {
-    throw new NoBackupError(
-      `no backup found at ${location}; nothing to prune (check the bucket and path)`,
-    );
-  }
-  return listing;
 }
 
 /** Deletes in plan order; an interrupt says how far it got (any prefix of the plan is safe). */

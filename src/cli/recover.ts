@@ -1,5 +1,6 @@
 import { DatabaseSync } from "node:sqlite";
 import { applyRecovery, planRecovery, POINT_SCHEMA } from "../apps/vaultwarden/recover.ts";
+import { isVaultwardenFile } from "../apps/vaultwarden/check.ts";
 import type { RecoveryItem, RecoveryPlan } from "../apps/vaultwarden/recover.ts";
 import { checkApplication } from "../apps/check_application.ts";
 import { checkDatabaseFile } from "../checks/database.ts";
@@ -17,15 +18,13 @@ import { formatBytes, formatTime } from "../lib/format.ts";
 import { listForMessage } from "../lib/message_list.ts";
 import { readOnlyUri } from "../lib/sqlite.ts";
 import { removeStaleTemps } from "../lib/stale_temps.ts";
-import { pointJson } from "../report/list_report.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
-import { describePoint } from "../replica/summary.ts";
-import type { RestorePoint } from "../replica/summary.ts";
+import { describePoint, pointJson } from "../replica/restore_point.ts";
+import type { RestorePoint } from "../replica/restore_point.ts";
 import type { Output } from "./context.ts";
-import { parseParallelism, replicaCommand } from "./options.ts";
+import { parseParallelism, parsePointArg, replicaCommand } from "./options.ts";
 import { cleanupOnSignal, refuseInUse, SIDECARS, withTempDir } from "./safe_output.ts";
-import { isVaultwarden, openReplica, parsePoint } from "./snapshot_diff.ts";
-import { ageIdentityOption, resolveCliTarget } from "./target.ts";
+import { ageIdentityOption, openFirstReplica, resolveCliTarget } from "./target.ts";
 
 export interface RecoverOptions {
   config?: string;
@@ -156,9 +155,9 @@ export async function runRecover(
   output: Output,
 ): Promise<number> {
   const items = parseItems(opts.item);
-  const at = parsePoint(opts.at, opts.generation, "--at");
+  const at = parsePointArg(opts.at, opts.generation, "--at");
   const parallelism = parseParallelism(opts.parallelism);
-  const replica = "restore" in at ? await openReplica(arg, opts, parallelism) : undefined;
+  const replica = "restore" in at ? await openFirstReplica(arg, opts, parallelism) : undefined;
   let into = opts.into;
   if (into === undefined && arg !== undefined && !arg.includes("://")) {
     into = (await resolveCliTarget(arg, opts)).dbPath;
@@ -193,7 +192,7 @@ export async function runRecover(
     }
   }
   refuseInUse([], target, IN_USE);
-  if (!isVaultwarden(target)) {
+  if (!isVaultwardenFile(target)) {
     throw new LitewardenError(
       "appCheck",
       `${target} is not a Vaultwarden database; recover brings Vaultwarden items back`,
@@ -216,7 +215,7 @@ export async function runRecover(
       pointPath = `${dir}/point.sqlite3`;
       await restoreToTemp(replica!.storage, chosen, pointPath, { parallelism });
     }
-    if (!isVaultwarden(pointPath)) {
+    if (!isVaultwardenFile(pointPath)) {
       throw new LitewardenError(
         "appCheck",
         `the database at ${opts.at} is not a Vaultwarden database; recover brings Vaultwarden items back`,

@@ -1,23 +1,16 @@
 import { ExitCode, UsageError } from "../errors.ts";
-import { formatTime, table } from "../lib/format.ts";
-import { pointJson } from "../report/list_report.ts";
-import { detectVaultwarden, readPhysicalSchema } from "../apps/vaultwarden/check.ts";
+import { table } from "../lib/format.ts";
+import { isVaultwardenFile } from "../apps/vaultwarden/check.ts";
 import { summarizeVaultChanges, vaultSummaryText } from "../apps/vaultwarden/diff_summary.ts";
 import type { VaultSummary } from "../apps/vaultwarden/diff_summary.ts";
-import { parseDatabaseHeader, SQLITE_HEADER_SIZE } from "../formats/sqlite_header.ts";
-import { errorText, openDatabaseReadOnly } from "../lib/sqlite.ts";
 import { diffDatabases, withAttachedPair } from "../replica/diff.ts";
-import { listReplica } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
-import type { RestoreRequest } from "../replica/restore.ts";
-import { describePoint } from "../replica/summary.ts";
-import type { RestorePoint } from "../replica/summary.ts";
-import { openStorage } from "../storage/open.ts";
+import { describePointAt, pointJson } from "../replica/restore_point.ts";
 import type { Output } from "./context.ts";
-import { parseRestoreRequest } from "./restore.ts";
 import { withTempDir } from "./safe_output.ts";
-import { parseParallelism, parseWholeNumber, replicaCommand } from "./options.ts";
-import { ageIdentityOption, resolveCliTarget } from "./target.ts";
+import { parseParallelism, parsePointArg, parseWholeNumber, replicaCommand } from "./options.ts";
+import type { PointArg } from "./options.ts";
+import { ageIdentityOption, openFirstReplica } from "./target.ts";
 
 /** More keys than anyone reads per table; also keeps SQLite's LIMIT an integer. */
 const MAX_KEYS = 100_000;
@@ -37,8 +30,6 @@ export interface DiffOptions {
   table?: string;
 }
 
-/** A point to compare: a restore point of the replica, or a local database file. */
-export type DiffPoint = { restore: RestoreRequest } | { file: string };
 /** A point resolved against the listing. */
 type DiffSide = { plan: ReturnType<typeof chooseRestorePlan> } | { file: string };
 
@@ -51,7 +42,7 @@ export function snapshotDiffCommand(output: Output, done: (code: number) => void
     .addOption(ageIdentityOption())
     .requiredOption(
       "--from <point>",
-      "older point: an RFC 3339 time, index:HEX (v0.3), txid:HEX (v0.5), latest, or file:PATH (a local database, opened read-only)",
+      "older point: an RFC 3339 time, index:HEX or index:HEX_OFFSET (v0.3: the end of a WAL index, or the WAL segment at that offset), txid:HEX (v0.5), latest, or file:PATH (a local database, opened read-only)",
     )
     .option("--to <point>", "newer point (same forms)", "latest")
     .option("--generation <id>", "v0.3: points of this generation")
@@ -75,70 +66,19 @@ Examples:
     .action(async (target, opts) => done(await runSnapshotDiff(target, opts, output)));
 }
 
-/** `--from`/`--to`/`--at`: latest, an RFC 3339 time, index:HEX, txid:HEX or file:PATH. */
-export function parsePoint(spec: string, generation: string | undefined, flag: string): DiffPoint {
-  if (spec.startsWith("file:")) {
-    const path = spec.slice("file:".length);
-    let header: Uint8Array | undefined;
-    try {
-      if (path !== "" && Deno.statSync(path).isFile) {
-        using file = Deno.openSync(path, { read: true });
-        header = new Uint8Array(SQLITE_HEADER_SIZE);
-        header = header.subarray(0, file.readSync(header) ?? 0);
-      }
-    } catch {
-      // Missing or unreadable: the same answer below.
-    }
-    if (!header) {
-      throw new UsageError(
-        `${flag} ${spec} is not a readable file; give the path of a local SQLite database`,
-      );
-    }
-    try {
-      parseDatabaseHeader(header);
-    } catch (err) {
-      throw new UsageError(`${flag} ${spec}: ${errorText(err)}; give a SQLite database file`);
-    }
-    return { file: path };
-  }
-  return { restore: parseRestorePoint(spec, generation, flag) };
-}
-
-function parseRestorePoint(
-  spec: string,
-  generation: string | undefined,
-  flag: string,
-): RestoreRequest {
-  if (spec === "latest") return { generation };
-  const m = /^(index|txid):(.+)$/.exec(spec);
-  if (m) {
-    return parseRestoreRequest({
-      [m[1]]: m[2],
-      generation,
-      parallelism: "8",
-    });
-  }
-  if (/^\d{4}-/.test(spec)) {
-    return parseRestoreRequest({ timestamp: spec, generation, parallelism: "8" });
-  }
-  throw new UsageError(
-    `invalid ${flag} ${spec}: use an RFC 3339 time, index:HEX, txid:HEX, latest or file:PATH`,
-  );
-}
-
 export async function runSnapshotDiff(
   arg: string | undefined,
   opts: DiffOptions,
   output: Output,
 ): Promise<number> {
-  const from = parsePoint(opts.from, opts.generation, "--from");
-  const to = parsePoint(opts.to, opts.generation, "--to");
+  const from = parsePointArg(opts.from, opts.generation, "--from");
+  const to = parsePointArg(opts.to, opts.generation, "--to");
   const keyLimit = parseWholeNumber(opts.keys, "--keys", 0, MAX_KEYS);
   const parallelism = parseParallelism(opts.parallelism);
   const replica = "restore" in from || "restore" in to
-    ? await openReplica(arg, opts, parallelism)
+    ? await openFirstReplica(arg, opts, parallelism)
     : undefined;
-  const plan = (p: DiffPoint): DiffSide => {
+  const plan = (p: PointArg): DiffSide => {
     if ("file" in p) return { file: p.file };
     return { plan: chooseRestorePlan(replica!.listing, p.restore) };
   };
@@ -154,7 +94,7 @@ export async function runSnapshotDiff(
     const fromPath = await materialize(fromSide, "from");
     const toPath = await materialize(toSide, "to");
     const diff = diffDatabases(fromPath, toPath, keyLimit, opts.table);
-    const vaultwarden = isVaultwarden(fromPath) && isVaultwarden(toPath)
+    const vaultwarden = isVaultwardenFile(fromPath) && isVaultwardenFile(toPath)
       ? withAttachedPair(
         fromPath,
         toPath,
@@ -186,36 +126,11 @@ export async function runSnapshotDiff(
       ));
     } else {
       const label = (side: DiffSide) =>
-        "file" in side ? `file ${side.file}` : describe(side.plan.point);
+        "file" in side ? `file ${side.file}` : describePointAt(side.plan.point);
       output.out(diffText(label(fromSide), label(toSide), diff, vaultwarden));
     }
     return ExitCode.ok;
   });
-}
-
-/** The first replica of the target, listed. */
-export async function openReplica(
-  arg: string | undefined,
-  opts: { config?: string; replica?: string; ageIdentity?: string[] },
-  parallelism: number,
-) {
-  const resolved = await resolveCliTarget(arg, opts);
-  const storage = await openStorage(resolved.replicas[0]);
-  const listing = await listReplica(storage, { parallelism });
-  return { storage, listing };
-}
-
-export function isVaultwarden(path: string): boolean {
-  const db = openDatabaseReadOnly(path);
-  try {
-    return detectVaultwarden(db, readPhysicalSchema(db)).kind === "vaultwarden";
-  } finally {
-    db.close();
-  }
-}
-
-function describe(p: RestorePoint): string {
-  return `${formatTime(p.time)} (${describePoint(p)})`;
 }
 
 function diffText(

@@ -5,6 +5,8 @@ import { describeTarget } from "../config/target.ts";
 import type { AgeSettings, ReplicaTarget } from "../config/target.ts";
 import { UsageError } from "../errors.ts";
 import { registerSecret } from "../report/redact.ts";
+import { listReplica } from "../replica/listing.ts";
+import { openStorage } from "../storage/open.ts";
 
 /** An age identity file for every replica of the target (the URL form has no `age:`). */
 export const AGE_IDENTITY_FILE_ENV = "LITEWARDEN_AGE_IDENTITY_FILE";
@@ -108,4 +110,16 @@ function registerIdentity(text: string): void {
     const l = line.trim();
     if (l !== "" && !l.startsWith("#")) registerSecret(l);
   }
+}
+
+/** The first replica of the target, listed. */
+export async function openFirstReplica(
+  arg: string | undefined,
+  opts: { config?: string; replica?: string; ageIdentity?: string[] },
+  parallelism: number,
+) {
+  const resolved = await resolveCliTarget(arg, opts);
+  const storage = await openStorage(resolved.replicas[0]);
+  const listing = await listReplica(storage, { parallelism });
+  return { storage, listing };
 }

@@ -12,7 +12,7 @@ import { DEFAULT_CONFIG_PATH } from "../config/resolve.ts";
 import { describeTarget } from "../config/target.ts";
 import type { ReplicaTarget } from "../config/target.ts";
 import { DamagedError, LitewardenError, UsageError } from "../errors.ts";
-import { formatBytes, formatTime } from "../lib/format.ts";
+import { formatBytes } from "../lib/format.ts";
 import { checkPingUrl, sendPing, writeMetrics } from "../report/notify.ts";
 import { restoreProgress } from "../report/progress.ts";
 import type { ProgressSink } from "../report/progress.ts";
@@ -24,15 +24,18 @@ import { listReplica } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { chooseRestorePlan, newestPointAvoiding, restoreToTemp } from "../replica/restore.ts";
 import type { ChosenPlan } from "../replica/restore.ts";
-import type { RestoreRequest } from "../replica/restore.ts";
-import { restoreFlags, summarize } from "../replica/summary.ts";
-import type { RestorePoint } from "../replica/summary.ts";
+import {
+  describePointWithFlags,
+  parsePointFlags,
+  requestsPoint,
+} from "../replica/restore_point.ts";
+import type { RestorePoint, RestoreRequest } from "../replica/restore_point.ts";
+import { summarize } from "../replica/summary.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Output } from "./context.ts";
 import { withTempDir } from "./safe_output.ts";
-import { parseParallelism, replicaCommand } from "./options.ts";
-import { parseRestoreRequest } from "./restore.ts";
+import { addPointOptions, parseParallelism, replicaCommand } from "./options.ts";
 import { ageIdentityOption, resolveCliTarget } from "./target.ts";
 
 export interface VerifyOptions {
@@ -52,6 +55,7 @@ export interface VerifyOptions {
   json?: boolean;
   timestamp?: string;
   index?: string;
+  offset?: string;
   txid?: string;
   generation?: string;
   gate?: boolean;
@@ -59,19 +63,16 @@ export interface VerifyOptions {
 }
 
 export function verifyCommand(output: Output, done: (code: number) => void) {
-  return replicaCommand(
+  const command = replicaCommand(
     "verify",
     "Prove a replica is complete, uncorrupted, restorable and fresh, and restores to a healthy database (Vaultwarden-aware).",
     { json: "print the report as JSON" },
-  )
+  );
+  return addPointOptions(command, "verify")
     .addOption(ageIdentityOption())
     .option("--file <path>", "check a local SQLite file in place, strictly read-only (no replica)")
     .option("--all", "verify every database in the config, concurrently")
     .option("--quick", "PRAGMA quick_check instead of the full integrity_check")
-    .option("--timestamp <time>", "verify the point at this RFC 3339 time instead of the latest")
-    .option("--index <hex>", "v0.3: verify the point at the end of this WAL index")
-    .option("--txid <hex>", "v0.5: verify the point at this TXID")
-    .option("--generation <id>", "v0.3: verify a point of this generation")
     .addOption(
       new Option("--app <app>", "application checks").choices(["auto", "vaultwarden", "none"])
         .default("auto"),
@@ -125,7 +126,7 @@ export async function runVerify(
   if (opts.pingUrl !== undefined) checkPingUrl(opts.pingUrl);
   const app = opts.app as AppMode;
   // Same point syntax and checks as restore: verify can prove an older point restores too.
-  const point = parseRestoreRequest({ ...opts, parallelism: opts.parallelism });
+  const point = parsePointFlags(opts);
   const settings: VerifySettings = {
     maxAgeMs,
     maxHeartbeatAgeMs,
@@ -139,7 +140,7 @@ export async function runVerify(
     if (arg !== undefined || opts.all) {
       throw new UsageError("--file checks one local file: give no TARGET and no --all");
     }
-    if (point.timestamp || point.index !== undefined || point.txid !== undefined) {
+    if (requestsPoint(point)) {
       throw new UsageError(
         "--timestamp, --index and --txid choose a replica point; --file has none",
       );
@@ -432,9 +433,9 @@ function withNewestIntact(err: unknown, listing: ReplicaListing, chosen: ChosenP
   return new DamagedError(
     `${err.message}; ${
       intact
-        ? `the newest point that does not need it is ${formatTime(intact.point.time)} (${
-          restoreFlags(intact.point)
-        }): restore it with those flags, or with --accept-loss`
+        ? `the newest point that does not need it is ${
+          describePointWithFlags(intact.point)
+        }: restore it with those flags, or with --accept-loss`
         : "no point of this replica can be restored without it"
     }`,
     err.key,

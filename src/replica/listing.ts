@@ -8,7 +8,7 @@ import {
 } from "../formats/ltx_header.ts";
 import type { LtxHeader } from "../formats/ltx_header.ts";
 import { FormatError } from "../formats/format_error.ts";
-import { DamagedError, LitewardenError } from "../errors.ts";
+import { DamagedError, LitewardenError, NoBackupError } from "../errors.ts";
 import { parseV03Key } from "../formats/v03_layout.ts";
 import { parseV05Key } from "../formats/v05_layout.ts";
 import { readAll } from "../storage/storage.ts";
@@ -146,11 +146,51 @@ export async function readOneLtxMeta(storage: Storage, f: LtxFile): Promise<LtxM
   }
 }
 
-/** When every LTX file was damaged nothing usable is left: that is damage (5), not "no backup". */
-export function onlyDamaged(listing: ReplicaListing): LitewardenError | undefined {
-  if (listing.v03 || listing.v05 || listing.damaged.length === 0) return undefined;
-  const first = listing.damaged[0];
-  return new DamagedError(
-    `every LTX file at ${listing.location} is damaged (${listing.damaged.length}), e.g. ${first.message}`,
-  );
+/**
+ * Whether a listing holds a backup, and if not, why: the one answer every command gives to "is
+ * there a backup here". `empty` (nothing stored) and `foreign` (objects, none a replica file) are
+ * "no backup" (a first boot, or a wrong prefix); `damaged` means every LTX file there is damaged,
+ * which is damage (5), not "no backup". `error` is what to report; `where` names the replica
+ * (default its storage location; commands pass the target as configured, endpoint included).
+ */
+export type BackupPresence =
+  | { kind: "backup" }
+  | { kind: "empty" | "foreign" | "damaged"; error: LitewardenError };
+
+export function classifyBackup(
+  listing: ReplicaListing,
+  where = listing.location,
+): BackupPresence {
+  if (listing.v03 || listing.v05) return { kind: "backup" };
+  if (listing.damaged.length > 0) {
+    const first = listing.damaged[0];
+    return {
+      kind: "damaged",
+      error: new DamagedError(
+        `every LTX file at ${where} is damaged (${listing.damaged.length}), e.g. ${first.message}`,
+      ),
+    };
+  }
+  if (listing.objectCount === 0) {
+    return {
+      kind: "empty",
+      error: new NoBackupError(
+        `no backup found at ${where}: nothing is stored there; check the bucket and path (a wrong prefix is the usual cause)`,
+        where,
+      ),
+    };
+  }
+  return {
+    kind: "foreign",
+    error: new NoBackupError(
+      `no backup found at ${where}: ${listing.objectCount} objects are there but none is a Litestream replica file (expected generations/… or LTX levels); check the path`,
+      where,
+    ),
+  };
+}
+
+/** Throws the classifier's error unless the listing holds a backup. */
+export function requireBackup(listing: ReplicaListing, where = listing.location): void {
+  const presence = classifyBackup(listing, where);
+  if (presence.kind !== "backup") throw presence.error;
 }

@@ -1,17 +1,29 @@
 import { formatIndex } from "../formats/v03_layout.ts";
 import { DamagedError, LitewardenError, NoBackupError, UsageError } from "../errors.ts";
-import { formatTime } from "../lib/format.ts";
+import { formatAge, formatTime } from "../lib/format.ts";
 import type { Storage } from "../storage/storage.ts";
-import { onlyDamaged } from "./listing.ts";
+import { listReplica, requireBackup } from "./listing.ts";
 import type { ReplicaListing } from "./listing.ts";
 import { PageFile } from "./page_file.ts";
-import { restoreFlags, summarize } from "./summary.ts";
-import type { ReplicaSummary, RestorePoint } from "./summary.ts";
+import {
+  describePointAt,
+  describePointWithFlags,
+  describeRequest,
+  requestFor,
+  restoreFlags,
+  samePoint,
+  v03Point,
+  v05Point,
+} from "./restore_point.ts";
+import type { RestorePoint, RestoreRequest } from "./restore_point.ts";
+import { ON_DAMAGE_ENV, ON_DAMAGE_RESTORE_NEWEST_INTACT } from "./marker.ts";
+import { describeRestorableWindow, summarize } from "./summary.ts";
+import type { ReplicaSummary } from "./summary.ts";
 import { planV03, V03PlanError } from "./v03.ts";
 import type { V03Plan } from "./v03.ts";
 import { applyV03 } from "./v03_restore.ts";
 import type { ApplyOptions } from "./v03_restore.ts";
-import { formatTxid, parseLtxFileName } from "../formats/ltx_header.ts";
+import { parseLtxFileName } from "../formats/ltx_header.ts";
 import { parseV03Key } from "../formats/v03_layout.ts";
 import { parseV05Key } from "../formats/v05_layout.ts";
 import { listForMessage } from "../lib/message_list.ts";
@@ -19,15 +31,7 @@ import { planV05, V05PlanError } from "./v05.ts";
 import type { V05Plan } from "./v05.ts";
 import { applyV05 } from "./v05_restore.ts";
 
-/** What to restore to; at most one of index / txid / timestamp. */
-export interface RestoreRequest {
-  timestamp?: Date;
-  /** v0.3 WAL index: restore through the end of it. */
-  index?: number;
-  /** v0.5 TXID. */
-  txid?: bigint;
-  generation?: string;
-}
+export type { RestoreRequest } from "./restore_point.ts";
 
 export type ChosenPlan =
   | { format: "v0.3"; plan: V03Plan; point: RestorePoint }
@@ -49,11 +53,7 @@ export interface RestoreResult {
  * TXID selects v0.5; otherwise the newer history wins (v0.5.7+ behaviour, §3.8).
  */
 export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest): ChosenPlan {
-  const damaged = onlyDamaged(listing);
-  if (damaged) throw damaged;
-  if (!listing.v03 && !listing.v05) {
-    throw new NoBackupError(`no backup found at ${listing.location}`);
-  }
+  requireBackup(listing);
   let format: "v0.3" | "v0.5";
   if (req.index !== undefined || req.generation !== undefined) {
     if (!listing.v03) {
@@ -87,7 +87,7 @@ export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest):
       );
     }
     const target = req.index !== undefined
-      ? { kind: "index" as const, index: req.index }
+      ? { kind: "index" as const, index: req.index, offset: req.offset }
       : req.timestamp
       ? { kind: "timestamp" as const, time: req.timestamp }
       : { kind: "latest" as const };
@@ -95,7 +95,7 @@ export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest):
       const plan = planV03(listing.v03!, target, req.generation);
       // Litestream restores the latest point for an index past the end; that is not what was asked.
       if (req.index !== undefined && plan.index < req.index) {
-        const end = { format, generation: plan.generation.id, index: plan.index, time: plan.time };
+        const end = v03Point(plan.generation.id, plan.index, plan.time);
         throw planFailure(
           listing,
           "not-found",
@@ -105,11 +105,9 @@ export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest):
           req,
         );
       }
-      return {
-        format,
-        plan,
-        point: { format, generation: plan.generation.id, index: plan.index, time: plan.time },
-      };
+      // A segment boundary is named by its offset; the end of an index (or latest) is not.
+      const offset = req.offset !== undefined ? plan.offset : undefined;
+      return { format, plan, point: v03Point(plan.generation.id, plan.index, plan.time, offset) };
     } catch (err) {
       if (!(err instanceof V03PlanError)) throw err;
       throw planFailure(
@@ -128,7 +126,7 @@ export function chooseRestorePlan(listing: ReplicaListing, req: RestoreRequest):
   if (req.timestamp) checkV05Bounds(listing, req.timestamp);
   try {
     const plan = planV05(listing.v05!, target);
-    return { format, plan, point: { format, txid: formatTxid(plan.txid), time: plan.time } };
+    return { format, plan, point: v05Point(plan.txid, plan.time) };
   } catch (err) {
     if (!(err instanceof V05PlanError)) throw err;
     const lost = damagedBelow(listing, req.txid);
@@ -201,26 +199,17 @@ function planFailure(
   req: RestoreRequest,
 ): LitewardenError {
   const s = summarize(listing);
-  const window = s.oldest && s.newest
-    ? `${formatTime(s.oldest.time)} … ${formatTime(s.newest.time)}`
-    : "none";
+  const window = describeRestorableWindow(s);
   if (kind === "damaged") {
     const newest = s.newest
-      ? `; the newest point still restorable is ${formatTime(s.newest.time)} (${
-        restoreFlags(s.newest)
-      })`
+      ? `; the newest point still restorable is ${describePointWithFlags(s.newest)}`
       : "; no point is restorable";
     return new DamagedError(`replica at ${listing.location} is incomplete: ${reason}${newest}`);
   }
-  const asked = req.timestamp
-    ? `timestamp ${formatTime(req.timestamp)}`
-    : req.index !== undefined
-    ? `index ${req.index.toString(16)}`
-    : req.txid !== undefined
-    ? `TXID ${formatTxid(req.txid)}`
-    : "the latest point";
   return new NoBackupError(
-    `no restore point for ${asked} at ${listing.location} (${reason}); restorable window: ${window}`,
+    `no restore point for ${
+      describeRequest(req)
+    } at ${listing.location} (${reason}); restorable window: ${window}`,
   );
 }
 
@@ -298,4 +287,201 @@ export function planObjects(chosen: ChosenPlan): { key: string; size: number }[]
     { key: p.snapshot.key, size: p.snapshot.size },
     ...p.indices.flatMap((g) => g.segments.map((s) => ({ key: s.key, size: s.size }))),
   ];
+}
+
+/**
+ * Plans exactly `point` (as printed by any command, or enumerated by `restorePointsOf`): the
+ * request its flags make, checked to reach that very point (a usage or no-backup error when it
+ * does not exist in this listing).
+ */
+export function planPoint(listing: ReplicaListing, point: RestorePoint): ChosenPlan {
+  const chosen = chooseRestorePlan(listing, requestFor(point));
+  if (!samePoint(chosen.point, point)) {
+    throw new NoBackupError(
+      `restore point ${describePointAt(point)} is not in ${listing.location}; ${
+        describeRestorableWindow(summarize(listing))
+      } is the restorable window`,
+      listing.location,
+    );
+  }
+  return chosen;
+}
+
+/**
+ * Restores `point` into a new file at `path` (fsynced; the caller installs or removes it), with
+ * every payload check of a normal restore. The one call that materializes any restore point.
+ */
+export async function restorePoint(
+  storage: Storage,
+  listing: ReplicaListing,
+  point: RestorePoint,
+  path: string,
+  opts: ApplyOptions,
+): Promise<RestoreResult> {
+  return await restoreToTemp(storage, planPoint(listing, point), path, opts);
+}
+
+/** The newest point a latest restore reaches, or undefined when the replica holds nothing yet. */
+export async function newestRestorablePoint(storage: Storage): Promise<RestorePoint | undefined> {
+  const listing = await listReplica(storage);
+  if (!listing.v03 && !listing.v05) return undefined;
+  return chooseRestorePlan(listing, {}).point;
+}
+
+/** One replica as a restore source: its storage and one listing of it. */
+export interface RestoreSource {
+  storage: Storage;
+  listing: ReplicaListing;
+  /** How the replica is named to the operator (the configured target, endpoint included). */
+  location: string;
+}
+
+/** The outcome of choosing among a database's replicas. */
+export type SourceChoice =
+  | { kind: "chosen"; source: RestoreSource; chosen: ChosenPlan }
+  /** Every replica is empty or holds only foreign objects (no error to report but "no backup"). */
+  | { kind: "none"; empty: RestoreSource[] };
+
+/**
+ * Picks the replica whose planned point is newest (Litestream compares replicas the same way).
+ * A replica whose chain is damaged yields its newest intact point instead when `acceptLoss`
+ * (after a loud line through `warn`); otherwise the first planning error is thrown when no
+ * replica can restore at all.
+ */
+export function chooseRestoreSource(
+  sources: RestoreSource[],
+  req: RestoreRequest,
+  acceptLoss: boolean,
+  warn: (line: string) => void,
+): SourceChoice {
+  let best: { source: RestoreSource; chosen: ChosenPlan } | undefined;
+  const empty: RestoreSource[] = [];
+  let firstError: unknown;
+  for (const source of sources) {
+    const { listing } = source;
+    if (!listing.v03 && !listing.v05 && listing.damaged.length === 0) {
+      empty.push(source);
+      continue;
+    }
+    let chosen: ChosenPlan | undefined;
+    try {
+      chosen = chooseRestorePlan(listing, req);
+    } catch (err) {
+      chosen = acceptLoss && err instanceof DamagedError
+        ? newestIntactPlan(listing, err, warn)
+        : undefined;
+      if (!chosen) firstError ??= err;
+    }
+    if (chosen && (!best || chosen.point.time > best.chosen.point.time)) {
+      best = { source, chosen };
+    }
+  }
+  if (best) return { kind: "chosen", ...best };
+  if (firstError) throw firstError;
+  return { kind: "none", empty };
+}
+
+/**
+ * With the loss accepted, a chain the plan found broken (a missing WAL segment or index, a TXID
+ * gap) is restored up to its newest intact point (the one the error names), after a loud line.
+ */
+function newestIntactPlan(
+  listing: ReplicaListing,
+  err: DamagedError,
+  warn: (line: string) => void,
+): ChosenPlan | undefined {
+  const newest = summarize(listing).newest;
+  if (!newest) return undefined;
+  let chosen: ChosenPlan;
+  try {
+    chosen = chooseRestorePlan(listing, requestFor(newest));
+  } catch {
+    return undefined; // not restorable either: the original error stands
+  }
+  warn(
+    `litewarden: WARNING: ${err.message}; restoring the newest intact point instead, ${
+      describePointAt(chosen.point)
+    }, giving up every change after ${formatTime(chosen.point.time)}, loss accepted`,
+  );
+  return chosen;
+}
+
+/** How often a restore goes on to an older point when the one before turned out damaged too. */
+const MAX_FALLBACKS = 8;
+
+/** Progress callbacks for one restore attempt (the caller draws them; replica/ prints nothing). */
+export interface AttemptProgress {
+  addBytes(n: number): void;
+  addObject(): void;
+  done(): void;
+}
+
+export interface FallbackOptions {
+  parallelism: number;
+  /** Go on from the newest point that avoids a damaged object (else name it and its flags). */
+  acceptLoss: boolean;
+  /** The hint names the container gate's switch too. */
+  gate: boolean;
+  /** Progress for one attempt at `chosen`. */
+  progress: (chosen: ChosenPlan) => AttemptProgress;
+  warn: (line: string) => void;
+}
+
+/**
+ * Restores the chosen point into `temp`. When an object of its chain turns out damaged (a missing
+ * or corrupt WAL segment, snapshot or LTX file), the error names the newest point whose plan
+ * avoids it, with the flags that restore it; with `acceptLoss` that point is restored instead,
+ * after one loud line saying what is given up.
+ */
+export async function restoreAvoidingDamage(
+  source: RestoreSource,
+  first: ChosenPlan,
+  temp: string,
+  how: FallbackOptions,
+): Promise<RestoreResult> {
+  const damaged = new Set<string>();
+  let chosen = first;
+  for (let attempt = 0;; attempt++) {
+    const progress = how.progress(chosen);
+    try {
+      return await restoreToTemp(source.storage, chosen, temp, {
+        parallelism: how.parallelism,
+        onDownload: (n) => progress.addBytes(n),
+        onObject: () => progress.addObject(),
+      });
+    } catch (err) {
+      if (!(err instanceof DamagedError) || err.key === undefined || attempt >= MAX_FALLBACKS) {
+        throw err;
+      }
+      await Deno.remove(temp).catch(() => {});
+      damaged.add(err.key);
+      const fallback = newestPointAvoiding(source.listing, damaged, chosen.point.time);
+      if (!fallback) {
+        throw new DamagedError(
+          `${err.message}; no point of this replica can be restored without it: check the bucket, or restore from another replica`,
+          err.key,
+        );
+      }
+      const intact = describePointWithFlags(fallback.point);
+      const lost = `${
+        formatAge(first.point.time.getTime() - fallback.point.time.getTime())
+      } of changes (${formatTime(fallback.point.time)} to ${formatTime(first.point.time)})`;
+      if (!how.acceptLoss) {
+        throw new DamagedError(
+          `${err.message}; the newest point that does not need it is ${intact}: restore it with those flags, losing ${lost}, or pass --accept-loss${
+            how.gate
+              ? ` (the container gate: ${ON_DAMAGE_ENV}=${ON_DAMAGE_RESTORE_NEWEST_INTACT})`
+              : ""
+          }`,
+          err.key,
+        );
+      }
+      how.warn(
+        `litewarden: WARNING: ${err.message}; restoring the newest point that does not need it instead, ${intact}, giving up ${lost}, loss accepted`,
+      );
+      chosen = fallback;
+    } finally {
+      progress.done();
+    }
+  }
 }

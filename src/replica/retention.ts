@@ -1,10 +1,10 @@
 import { RefusedError, UsageError } from "../errors.ts";
-import { formatTxid } from "../formats/ltx_header.ts";
 import { parseV03Key } from "../formats/v03_layout.ts";
 import type { ObjectInfo } from "../storage/storage.ts";
 import type { ReplicaListing } from "./listing.ts";
 import { summarize } from "./summary.ts";
-import type { RestorePoint } from "./summary.ts";
+import { v03Point, v05Point } from "./restore_point.ts";
+import type { RestorePoint, V03Point } from "./restore_point.ts";
 import type { V03Segment, V03Snapshot } from "./v03.ts";
 
 /** restic-style keep rules; a point is kept when any rule keeps it. */
@@ -159,9 +159,9 @@ export function planPrune(
   } else if (listing.v03) {
     const gens = listing.v03.generations;
     const current = gens.reduce((a, b) => (b.end > a.end ? b : a), gens[0]);
-    const v03Points: RetentionPoint[] = gens.flatMap((g) =>
+    const v03Points: (RetentionPoint & { point: V03Point })[] = gens.flatMap((g) =>
       g.snapshots.map((s) => ({
-        point: { format: "v0.3" as const, generation: g.id, index: s.index, time: s.time },
+        point: v03Point(g.id, s.index, s.time),
         key: s.key,
         kept: false,
         reasons: [],
@@ -188,7 +188,7 @@ export function planPrune(
         });
         continue;
       }
-      const minIndex = Math.min(...kept.map((p) => p.point.index!));
+      const minIndex = Math.min(...kept.map((p) => p.point.index));
       const keptKeys = new Set(kept.map((p) => p.key));
       candidates.push({
         reason: { kind: "v03-unkept", generation: g.id, oldestKeptIndex: minIndex },
@@ -203,7 +203,7 @@ export function planPrune(
   if (listing.v05 && !opts.keepAllV05) {
     const snaps = listing.v05.levels.get(9) ?? [];
     const v05Points: RetentionPoint[] = snaps.map((f) => ({
-      point: { format: "v0.5" as const, txid: formatTxid(f.maxTxid), time: f.time },
+      point: v05Point(f.maxTxid, f.time),
       key: f.key,
       kept: false,
       reasons: [],

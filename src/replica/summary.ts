@@ -3,34 +3,8 @@ import type { ReplicaListing } from "./listing.ts";
 import type { V03Generation } from "./v03.ts";
 import { formatTxid } from "../formats/ltx_header.ts";
 import { planV05, V05PlanError } from "./v05.ts";
-
-/** A point a restore can reach, in either format. */
-export interface RestorePoint {
-  format: "v0.3" | "v0.5";
-  generation?: string;
-  /** v0.3 WAL index (decimal). */
-  index?: number;
-  /** v0.5 TXID, 16 hex digits. */
-  txid?: string;
-  time: Date;
-}
-
-/** The restore flags that select exactly this point: `--generation G --index I` or `--txid T`. */
-export function restoreFlags(p: RestorePoint): string {
-  return p.format === "v0.3"
-    ? `--generation ${p.generation} --index ${p.index!.toString(16)}`
-    : `--txid ${p.txid}`;
-}
-
-/**
- * The one human spelling of a point, in every command: `generation G index 0000001f` (the WAL
- * index in hex, as Litestream names the objects and as `--index` reads it) or `TXID …`.
- */
-export function describePoint(p: RestorePoint): string {
-  return p.format === "v0.3"
-    ? `generation ${p.generation} index ${formatIndex(p.index!)}`
-    : `TXID ${p.txid}`;
-}
+import { formatInstant, v03Point, v05Point } from "./restore_point.ts";
+import type { RestorePoint, V03Point, V05Point } from "./restore_point.ts";
 
 export interface GenerationSummary {
   id: string;
@@ -42,7 +16,7 @@ export interface GenerationSummary {
   end: Date;
   bytes: number;
   /** Oldest and newest point this generation restores to; absent when it cannot restore at all. */
-  restorable?: { from: RestorePoint; to: RestorePoint };
+  restorable?: { from: V03Point; to: V03Point };
   problems: string[];
 }
 
@@ -64,11 +38,29 @@ export interface ReplicaSummary {
   /** The generation a plain `litestream restore` picks (greatest end time). */
   currentGeneration?: string;
   levels: LevelSummary[];
-  v05Restorable?: { from: RestorePoint; to: RestorePoint };
+  v05Restorable?: { from: V05Point; to: V05Point };
   v05Problems: string[];
   /** Newest point a latest restore reaches, in the format chosen above. */
   newest?: RestorePoint;
   oldest?: RestorePoint;
+  /**
+   * The earliest `--timestamp` that restores (the oldest point's time, rounded up to the whole
+   * second when that still lies inside its history): the printed start of the restorable window,
+   * so the printed text itself restores (a time cut to the second would lie before the oldest
+   * point and be refused).
+   */
+  windowStart?: Date;
+}
+
+/**
+ * "T1 … T2", the restorable window, or "none". Both ends restore when pasted into `--timestamp`:
+ * the start is {@link ReplicaSummary.windowStart}, the end the newest point's exact time (cut to
+ * the second it could lie before the start, or before the newest point's last object).
+ */
+export function describeRestorableWindow(s: ReplicaSummary): string {
+  return s.windowStart && s.newest
+    ? `${formatInstant(s.windowStart)} … ${formatInstant(s.newest.time)}`
+    : "none";
 }
 
 export function summarize(listing: ReplicaListing): ReplicaSummary {
@@ -104,8 +96,8 @@ export function summarize(listing: ReplicaListing): ReplicaSummary {
       const snapshots = [...listing.v05.levels.values()].flat().filter((f) => f.minTxid === 1n);
       const oldest = snapshots.reduce((a, b) => (b.time < a.time ? b : a), snapshots[0]);
       s.v05Restorable = {
-        from: { format: "v0.5", txid: formatTxid(oldest.maxTxid), time: oldest.time },
-        to: { format: "v0.5", txid: formatTxid(plan.txid), time: plan.time },
+        from: v05Point(oldest.maxTxid, oldest.time),
+        to: v05Point(plan.txid, plan.time),
       };
     } catch (err) {
       if (!(err instanceof V05PlanError)) throw err;
@@ -121,7 +113,7 @@ export function summarize(listing: ReplicaListing): ReplicaSummary {
   else if (s.v05Restorable) s.restoreFrom = "v0.5";
   const chosen = s.restoreFrom === "v0.3" ? v03Newest : s.v05Restorable;
   s.newest = chosen?.to;
-  const froms = [
+  const froms: RestorePoint[] = [
     ...s.generations.flatMap((g) => (g.restorable ? [g.restorable.from] : [])),
     ...(s.v05Restorable ? [s.v05Restorable.from] : []),
   ];
@@ -129,7 +121,23 @@ export function summarize(listing: ReplicaListing): ReplicaSummary {
     (a, b) => (!a || b.time < a.time ? b : a),
     undefined,
   );
+  if (s.oldest) s.windowStart = earliestTimestamp(s, s.oldest);
   return s;
+}
+
+/**
+ * The earliest time a `--timestamp` restore reaches `oldest` at: v0.3 takes objects at or before
+ * T, v0.5 only files strictly before T (LITESTREAM-FORMATS §3.5), so v0.5 needs one millisecond
+ * more. Rounded up to the whole second when that stays inside the point's history (a v0.3
+ * timestamp must lie inside its generation, a v0.5 one inside the LTX times).
+ */
+function earliestTimestamp(s: ReplicaSummary, oldest: RestorePoint): Date {
+  const exact = oldest.format === "v0.5" ? oldest.time.getTime() + 1 : oldest.time.getTime();
+  const end = oldest.format === "v0.5"
+    ? Math.max(...s.levels.map((l) => l.end.getTime()))
+    : s.generations.find((g) => g.id === oldest.generation)?.end.getTime();
+  const rounded = Math.ceil(exact / 1000) * 1000;
+  return new Date(end !== undefined && rounded <= end ? rounded : exact);
 }
 
 /**
@@ -167,8 +175,8 @@ function summarizeGeneration(g: V03Generation): GenerationSummary {
     if (seg.index >= latest.index && seg.index <= lastGood && seg.time > time) time = seg.time;
   }
   out.restorable = {
-    from: { format: "v0.3", generation: g.id, index: first.index, time: first.time },
-    to: { format: "v0.3", generation: g.id, index: Math.max(lastGood, latest.index), time },
+    from: v03Point(g.id, first.index, first.time),
+    to: v03Point(g.id, Math.max(lastGood, latest.index), time),
   };
   return out;
 }

@@ -80,10 +80,13 @@ export function buildV03Replica(objects: Iterable<ObjectInfo>): V03Replica | und
   return { generations };
 }
 
-/** Restore target within a v0.3 replica (§2.6): latest, through the end of an index, or a time. */
+/**
+ * Restore target within a v0.3 replica (§2.6): latest, through the end of an index (or, with
+ * `offset`, through the WAL segment of that index starting at that byte offset), or a time.
+ */
 export type V03Target =
   | { kind: "latest" }
-  | { kind: "index"; index: number }
+  | { kind: "index"; index: number; offset?: number }
   | { kind: "timestamp"; time: Date };
 
 export interface V03Plan {
@@ -93,13 +96,15 @@ export interface V03Plan {
   indices: { index: number; segments: V03Segment[] }[];
   /** The restore point reached: last index replayed and the time of its newest object. */
   index: number;
+  /** Offset of the last segment replayed (undefined when the index has none). */
+  offset?: number;
   time: Date;
 }
 
 /** Why a plan could not be made; `exitCode`-free so callers choose how to report it. */
 export class V03PlanError extends Error {
   constructor(
-    readonly reason: "no-generation" | "no-snapshot" | "missing-wal" | "bad-offsets",
+    readonly reason: "no-generation" | "no-snapshot" | "missing-wal" | "bad-offsets" | "no-segment",
     message: string,
   ) {
     super(message);
@@ -150,6 +155,10 @@ export function planV03(
   for (const seg of g.segments) {
     if (target.kind === "timestamp" && seg.time > target.time) break;
     if (target.kind === "index" && seg.index > target.index) break;
+    if (
+      target.kind === "index" && target.offset !== undefined && seg.index === target.index &&
+      seg.offset > target.offset
+    ) break;
     if (seg.index < snapshot.index) continue;
     const last = indices.at(-1);
     if (last && last.index === seg.index) last.segments.push(seg);
@@ -171,6 +180,17 @@ export function planV03(
     }
   }
   const lastGroup = indices.at(-1);
+  if (target.kind === "index" && target.offset !== undefined) {
+    const last = lastGroup?.segments.at(-1);
+    if (!last || last.index !== target.index || last.offset !== target.offset) {
+      throw new V03PlanError(
+        "no-segment",
+        `generation ${g.id} has no WAL segment ${formatIndex(target.index)}_${
+          formatIndex(target.offset)
+        } after its snapshot at index ${formatIndex(snapshot.index)}`,
+      );
+    }
+  }
   let time = snapshot.time;
   for (const group of indices) for (const s of group.segments) if (s.time > time) time = s.time;
   return {
@@ -178,6 +198,7 @@ export function planV03(
     snapshot,
     indices,
     index: lastGroup ? lastGroup.index : snapshot.index,
+    offset: lastGroup?.segments.at(-1)?.offset,
     time,
   };
 }

@@ -1,26 +1,16 @@
 import type { ReplicaListing } from "../replica/listing.ts";
-import { describePoint } from "../replica/summary.ts";
-import type { ReplicaSummary, RestorePoint } from "../replica/summary.ts";
+import { describePointAt, pointJson } from "../replica/restore_point.ts";
+import type { RestorePoint } from "../replica/restore_point.ts";
+import { describeRestorableWindow } from "../replica/summary.ts";
+import type { ReplicaSummary } from "../replica/summary.ts";
 import { formatAge, formatBytes, formatTime, table } from "../lib/format.ts";
+import { formatIndex } from "../formats/v03_layout.ts";
 
 export interface ListedReplica {
   name: string;
   location: string;
   listing: ReplicaListing;
   summary: ReplicaSummary;
-}
-
-/** JSON form of a restore point; `ageSeconds` is measured against `now`. */
-export function pointJson(p: RestorePoint | undefined, now: Date) {
-  if (!p) return null;
-  return {
-    format: p.format,
-    generation: p.generation ?? null,
-    index: p.index ?? null,
-    txid: p.txid ?? null,
-    time: p.time.toISOString(),
-    ageSeconds: Math.round((now.getTime() - p.time.getTime()) / 1000),
-  };
 }
 
 /** The stable `list --json` document (documented in README.md). */
@@ -96,7 +86,7 @@ export function listText(replicas: ListedReplica[], now: Date): string {
           g.id,
           String(g.snapshots),
           String(g.walSegments),
-          `${g.firstIndex}-${g.lastIndex}`,
+          `${formatIndex(g.firstIndex)}-${formatIndex(g.lastIndex)}`,
           formatTime(g.start),
           formatTime(g.end),
           formatBytes(g.bytes),
@@ -125,17 +115,13 @@ export function listText(replicas: ListedReplica[], now: Date): string {
     }
     for (const d of listing.damaged) lines.push(`  ! damaged, left out: ${d.message}`);
     lines.push("");
-    if (s.oldest && s.newest) {
-      lines.push(
-        `  restorable window: ${formatTime(s.oldest.time)} … ${formatTime(s.newest.time)}`,
-      );
-    }
+    if (s.oldest && s.newest) lines.push(`  restorable window: ${describeRestorableWindow(s)}`);
     lines.push("");
   }
   const newest = newestOf(replicas);
   lines.push(
     newest
-      ? `Newest restorable point: ${formatTime(newest.time)} (${describePoint(newest)}), ${
+      ? `Newest restorable point: ${describePointAt(newest)}, ${
         formatAge(now.getTime() - newest.time.getTime())
       } old`
       : "No restorable point: see the problems above",

@@ -1,9 +1,9 @@
-import { describePoint } from "../replica/summary.ts";
 /** What `prune` prints: the plan (points, deletion groups, totals) and what `--apply` did. */
+import { describePoint, pointJson } from "../replica/restore_point.ts";
 import { formatBytes, formatTime, table } from "../lib/format.ts";
+import { formatIndex } from "../formats/v03_layout.ts";
 import type { DeletionGroup, PrunePlan } from "../replica/retention.ts";
 import { deleteRequests } from "../replica/retention_apply.ts";
-import { pointJson } from "./list_report.ts";
 
 /** The JSON document of one replica's prune (`--json`); the text form is {@link pruneText}. */
 export function pruneReport(
@@ -50,7 +50,9 @@ function groupText(g: DeletionGroup): string {
     case "v03-generation":
       return `v0.3 generation ${r.generation}: no kept point, all of it goes`;
     case "v03-unkept":
-      return `v0.3 generation ${r.generation}: snapshots no rule keeps, and the WAL below index ${r.oldestKeptIndex} (its oldest kept point)`;
+      return `v0.3 generation ${r.generation}: snapshots no rule keeps, and the WAL below index ${
+        formatIndex(r.oldestKeptIndex)
+      } (its oldest kept point)`;
     case "v03-tree":
       return `v0.3 generation ${r.generation}: part of the old v0.3 tree (--v03-tree)`;
     case "v05-history":

@@ -1,10 +1,9 @@
 import type { Check } from "../checks/check.ts";
 import type { AppReport } from "../apps/app_report.ts";
-import { describePoint as describeOnePoint } from "../replica/summary.ts";
 import type { LivePosition } from "../replica/heartbeat.ts";
-import type { RestorePoint } from "../replica/summary.ts";
-import { formatAge, formatTime } from "../lib/format.ts";
-import { pointJson } from "./list_report.ts";
+import { describePointAt, pointJson } from "../replica/restore_point.ts";
+import type { RestorePoint } from "../replica/restore_point.ts";
+import { formatAge } from "../lib/format.ts";
 
 /** Everything one verify run found, for one database or file. */
 export interface VerifyResult {
@@ -93,9 +92,7 @@ export function verifyJson(r: VerifyResult, now: Date) {
 
 /** "2026-11-20T09:00:00Z (generation … index 00000003, 2h 5m old)". */
 function describePoint(p: RestorePoint, now: Date): string {
-  return `${formatTime(p.time)} (${describeOnePoint(p)}, ${
-    formatAge(now.getTime() - p.time.getTime())
-  } old)`;
+  return describePointAt(p, `${formatAge(now.getTime() - p.time.getTime())} old`);
 }
 
 const MARK: Record<Check["status"], string> = {

@@ -601,7 +601,7 @@ Deno.test("prune text output: the plan, then what --apply did", async () => {
   );
   assertMatchLine(
     dry.stdout,
-    /^\s+\d+ objects, .*: v0\.3 generation \S+: snapshots no rule keeps, and the WAL below index 4 \(its oldest kept point\)$/,
+    /^\s+\d+ objects, .*: v0\.3 generation \S+: snapshots no rule keeps, and the WAL below index 00000004 \(its oldest kept point\)$/,
   );
   const applied = await runCli(["prune", dbPath, "--config", path, "--keep-last", "2", "--apply"]);
   assertEquals(applied.code, 0, applied.stderr);

@@ -76,7 +76,7 @@ Deno.test("v0.3: a corrupt segment of index 3 names index 2 in restore and verif
   const victim = `${replica}/generations/${GENERATION}/wal/00000003_00001038.wal.lz4`;
   const bytes = await Deno.readFile(victim);
   await Deno.writeFile(victim, bytes.subarray(0, Math.floor(bytes.length / 2)));
-  const flags = `--generation ${GENERATION} --index 2`;
+  const flags = `--generation ${GENERATION} --index 00000002`;
 
   const verified = await runCli(["verify", `file://${replica}`, "--app", "none", "--json"]);
   assertEquals(verified.code, 5, verified.stdout);
@@ -85,12 +85,12 @@ Deno.test("v0.3: a corrupt segment of index 3 names index 2 in restore and verif
   assert(apply, verified.stdout);
   assertStringIncludes(apply.message, "00000003_00001038.wal.lz4");
   assertStringIncludes(apply.message, `the newest point that does not need it is `);
-  assertStringIncludes(apply.message, `(${flags})`);
+  assertStringIncludes(apply.message, `index 00000002), ${flags}`);
 
   const out = dir.join("out.db");
   const refused = await runCli(["restore", `file://${replica}`, "-o", out]);
   assertEquals(refused.code, 5, refused.stderr);
-  assertStringIncludes(refused.stderr, `WAL index 00000002 (`);
+  assertStringIncludes(refused.stderr, ` (generation ${GENERATION} index 00000002), `);
   assertStringIncludes(refused.stderr, `, ${flags}: restore it with those flags`);
 
   const accepted = await runCli(["restore", `file://${replica}`, "-o", out, "--accept-loss"]);

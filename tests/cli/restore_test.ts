@@ -315,7 +315,7 @@ Deno.test("restore CLI on a file replica", async (t) => {
       expectExit(res, 3, "--index 9 of a generation ending at index 2");
       assertStringIncludes(res.stderr, "no restore point for index 9");
       assertStringIncludes(res.stderr, `generation ${fx.generation} ends at index 00000002`);
-      assertStringIncludes(res.stderr, `--generation ${fx.generation} --index 2`);
+      assertStringIncludes(res.stderr, `--generation ${fx.generation} --index 00000002`);
       assertStringIncludes(res.stderr, "restorable window: ");
       assertEquals(res.stderr.trim().split("\n").length, 1);
       assertEquals(await entries(d), []);
@@ -487,9 +487,9 @@ Deno.test("restore CLI on a file replica", async (t) => {
       expectExit(res, 5, "corrupt segment");
       assertStringIncludes(
         res.stderr,
-        `the newest point that does not need it is generation ${fx.generation}, WAL index 00000001 (${
+        `the newest point that does not need it is ${
           iso(intact)
-        }), --generation ${fx.generation} --index 1: restore it with those flags, losing `,
+        } (generation ${fx.generation} index 00000001), --generation ${fx.generation} --index 00000001: restore it with those flags, losing `,
       );
       assertStringIncludes(res.stderr, `(${iso(intact)} to ${iso(newest)}), or pass --accept-loss`);
       assert(res.stderr.endsWith("--accept-loss"), res.stderr);

@@ -11,6 +11,7 @@ import type { KeepRules, PrunePlan, RetentionPoint } from "../../src/replica/ret
 import { buildV03Replica, planV03 } from "../../src/replica/v03.ts";
 import { allLtxFiles, buildV05Replica, planV05 } from "../../src/replica/v05.ts";
 import type { ObjectInfo } from "../../src/storage/storage.ts";
+import type { V03Point, V05Point } from "../../src/replica/restore_point.ts";
 
 const HOUR = 3_600_000;
 const NOW = new Date("2026-11-23T12:00:00Z");
@@ -211,6 +212,10 @@ function twoGenerations(): ObjectInfo[] {
 }
 
 const keysOf = (objects: { key: string }[]) => objects.map((o) => o.key);
+// The point's format is known from the tree each test builds.
+const v03Of = (p: RetentionPoint) => p.point as V03Point;
+const v05Of = (p: RetentionPoint) => p.point as V05Point;
+
 const kept = (plan: PrunePlan) =>
   Object.fromEntries(plan.points.filter((p) => p.kept).map((p) => [p.key, p.reasons]));
 
@@ -219,7 +224,7 @@ function v03Needs(listing: ReplicaListing, p: RetentionPoint): string[][] {
   const v03 = listing.v03!;
   return [
     planV03(v03, { kind: "timestamp", time: p.point.time }),
-    planV03(v03, { kind: "index", index: p.point.index! }, p.point.generation),
+    planV03(v03, { kind: "index", index: v03Of(p).index }, v03Of(p).generation),
   ].map((plan) => [
     plan.generation.id,
     plan.snapshot.key,
@@ -230,7 +235,7 @@ function v03Needs(listing: ReplicaListing, p: RetentionPoint): string[][] {
 /** The v0.5 files a restore of the point reads: by TXID, and by a timestamp just after it. */
 function v05Needs(listing: ReplicaListing, p: RetentionPoint): string[][] {
   const v05 = listing.v05!;
-  const txid = BigInt(`0x${p.point.txid}`);
+  const txid = BigInt(`0x${v05Of(p).txid}`);
   return [
     planV05(v05, { kind: "txid", txid }),
     planV05(v05, { kind: "timestamp", time: new Date(p.point.time.getTime() + 1) }),
@@ -467,7 +472,7 @@ Deno.test("v0.5: dropped snapshots go with the files every kept snapshot covers"
   const { objects } = v05Tree();
   const plan = planPrune(listingOf(objects), { last: 1 }, { minAgeMs: 0, now: NOW });
   assertEquals(kept(plan), { [ltx(9, 1, 12, 0).key]: ["newest", "last"] });
-  assertEquals(plan.points.map((p) => p.point.txid), [hex16(12), hex16(8), hex16(4)]);
+  assertEquals(plan.points.map((p) => v05Of(p).txid), [hex16(12), hex16(8), hex16(4)]);
   assertEquals(
     keysOf(plan.deletions).sort(),
     [

@@ -469,7 +469,8 @@ Deno.test("entrypoint: first boot, restore on a new disk, lost and damaged backu
           refusedAgain,
           5,
           "damaged newest generation",
-          `the newest point that does not need it is generation ${older}`,
+          `the newest point that does not need it is `,
+          `(generation ${older} index `,
           "LITEWARDEN_ON_DAMAGE=restore-newest-intact",
         );
 

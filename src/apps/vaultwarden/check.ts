@@ -12,7 +12,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { AppReport } from "../app_report.ts";
 import { fail, pass, skip, warn } from "../../checks/check.ts";
 import type { Check } from "../../checks/check.ts";
-import { errorText, quoteIdent } from "../../lib/sqlite.ts";
+import { errorText, openDatabaseReadOnly, quoteIdent } from "../../lib/sqlite.ts";
 import { formatTime } from "../../lib/format.ts";
 import { KNOWN_MIGRATIONS } from "./versions.ts";
 import { analyzeVersions, NEWEST_RELEASE, rangeText } from "./versions.ts";
@@ -806,4 +806,14 @@ function summaryCheck(ctx: Ctx, app: AppReport): Check {
     );
   }
   return pass("app.summary", `${parts.join(", ")}${last}`);
+}
+
+/** Whether the SQLite file at `path` holds a Vaultwarden database (opened read-only). */
+export function isVaultwardenFile(path: string): boolean {
+  const db = openDatabaseReadOnly(path);
+  try {
+    return detectVaultwarden(db, readPhysicalSchema(db)).kind === "vaultwarden";
+  } finally {
+    db.close();
+  }
 }
