@@ -28,6 +28,18 @@ export class PageFile {
     }
   }
 
+  /** Opens an existing file to go on writing it (a restored point a search moves forward). */
+  static async open(path: string): Promise<PageFile> {
+    try {
+      const file = await Deno.open(path, { write: true, read: true });
+      const pf = new PageFile(path, file);
+      pf.position = -1;
+      return pf;
+    } catch (err) {
+      throw localFsError(err, path, { doing: "open" });
+    }
+  }
+
   writeAt(offset: number, data: Uint8Array): Promise<void> {
     if (
       this.pendingStart >= 0 && offset === this.pendingStart + this.pendingLen &&

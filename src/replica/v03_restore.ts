@@ -36,6 +36,24 @@ export interface ApplyStats {
 }
 
 /**
+ * Where a v0.3 restore stands after its last segment: enough to go on applying WAL from there
+ * (`continueV03`) instead of restoring again from the snapshot.
+ */
+export interface V03Position {
+  pageSize: number;
+  /** Database size in pages now. */
+  pages: number;
+  /** The WAL index applied last (the snapshot's, when no segment was), and its bytes applied. */
+  index: number;
+  indexBytes: number;
+  /** The database size before that index, and the header of the index before it. */
+  pagesBeforeIndex: number;
+  prevHeader: WalHeader | undefined;
+  /** The header of `index` (undefined while none of it was applied). */
+  header?: WalHeader;
+}
+
+/**
  * Rebuilds a v0.3 restore point into `out` (LITESTREAM-FORMATS §2.6): the snapshot image, then
  * every WAL index in order, each applied with checkpoint semantics (§1.2). Unlike Litestream,
  * a damaged or incomplete chain is an error instead of a silently shorter database.
@@ -45,7 +63,7 @@ export async function applyV03(
   plan: V03Plan,
   out: PageFile,
   opts: ApplyOptions,
-): Promise<ApplyStats> {
+): Promise<ApplyStats & { position: V03Position }> {
   const stats: ApplyStats = { objects: 0, bytesDownloaded: 0, pageSize: 0, pages: 0 };
   const onBytes = (n: number) => {
     stats.bytesDownloaded += n;
@@ -87,27 +105,95 @@ export async function applyV03(
       );
     }
     stats.pages = imageSize / dbHeader.pageSize;
-
-    let prev: WalHeader | undefined;
-    for (const group of plan.indices) {
-      const applied = await applyIndex(
-        group.segments,
-        streams,
-        out,
-        { pageSize: stats.pageSize, pages: stats.pages, prev },
-        decompress,
-        () => {
-          stats.objects++;
-          opts.onObject?.();
-        },
-      );
-      if (applied.pages !== undefined) stats.pages = applied.pages;
-      prev = applied.header;
-    }
+    const start: V03Position = {
+      pageSize: stats.pageSize,
+      pages: stats.pages,
+      index: snap.index,
+      indexBytes: 0,
+      pagesBeforeIndex: stats.pages,
+      prevHeader: undefined,
+    };
+    const position = await applyIndices(plan.indices, streams, out, start, decompress, () => {
+      stats.objects++;
+      opts.onObject?.();
+    });
+    stats.pages = position.pages;
+    return { ...stats, position };
   } finally {
     await streams.return(undefined);
   }
-  return stats;
+}
+
+/**
+ * Goes on from `from` (a file a v0.3 restore left at that position) through `indices`, the WAL
+ * indexes to apply in order; the first may be `from.index` itself, then with all its segments
+ * from offset 0: they are read again (the frame checksums chain from the index's start) and only
+ * the frames past `from.indexBytes` are written. Returns the new position.
+ */
+export async function continueV03(
+  storage: Storage,
+  indices: V03Plan["indices"],
+  out: PageFile,
+  from: V03Position,
+  opts: ApplyOptions,
+): Promise<ApplyStats & { position: V03Position }> {
+  const stats: ApplyStats = { objects: 0, bytesDownloaded: 0, pageSize: from.pageSize, pages: 0 };
+  const decompress = (stream: ReadableStream<Uint8Array>, compressed: boolean) => {
+    const counted = stream.pipeThrough(countingStream((n) => {
+      stats.bytesDownloaded += n;
+      opts.onDownload?.(n);
+    }));
+    return compressed ? counted.pipeThrough(lz4FrameDecoderStream()) : counted;
+  };
+  const streams = fetchAhead(indices.flatMap((g) => g.segments), (s) => storage.get(s.key), {
+    maxRequests: opts.parallelism,
+    maxBytesAhead: opts.maxBytesAhead,
+  });
+  try {
+    const position = await applyIndices(indices, streams, out, from, decompress, () => {
+      stats.objects++;
+      opts.onObject?.();
+    });
+    stats.pages = position.pages;
+    return { ...stats, position };
+  } finally {
+    await streams.return(undefined);
+  }
+}
+
+/** Applies `indices` in order from `from` (see {@link continueV03}); returns where it stands. */
+async function applyIndices(
+  indices: V03Plan["indices"],
+  streams: SegmentStreams,
+  out: PageFile,
+  from: V03Position,
+  decompress: Decompress,
+  onObject: () => void,
+): Promise<V03Position> {
+  let at = { ...from };
+  for (const group of indices) {
+    const resumed = group.index === at.index && at.indexBytes > 0;
+    const before = resumed ? at.pagesBeforeIndex : at.pages;
+    const prev = resumed || at.index === group.index ? at.prevHeader : at.header;
+    const applied = await applyIndex(
+      group.segments,
+      streams,
+      out,
+      { pageSize: at.pageSize, pages: before, prev, skipBytes: resumed ? at.indexBytes : 0 },
+      decompress,
+      onObject,
+    );
+    at = {
+      pageSize: at.pageSize,
+      pages: applied.pages ?? before,
+      index: group.index,
+      indexBytes: applied.bytes,
+      pagesBeforeIndex: before,
+      prevHeader: prev,
+      header: applied.header,
+    };
+  }
+  return at;
 }
 
 type SegmentStreams = AsyncGenerator<{ stream: ReadableStream<Uint8Array> }>;
@@ -128,10 +214,10 @@ async function applyIndex(
   segments: V03Segment[],
   streams: SegmentStreams,
   out: PageFile,
-  db: { pageSize: number; pages: number; prev: WalHeader | undefined },
+  db: { pageSize: number; pages: number; prev: WalHeader | undefined; skipBytes?: number },
   decompress: Decompress,
   onObject: () => void,
-): Promise<{ header: WalHeader; pages: number | undefined }> {
+): Promise<{ header: WalHeader; pages: number | undefined; bytes: number }> {
   const { pageSize } = db;
   const first = segments[0];
   const where = `WAL index ${formatIndex(first.index)} of generation ${first.generation}`;
@@ -161,9 +247,14 @@ async function applyIndex(
     }
     const restart = db.prev && walRestartProblem(db.prev, header);
     if (restart) throw new FormatError(restart);
+    // Frames a resumed index already wrote are checked again but not written twice.
+    const skipFrames = Math.max(0, Math.ceil(((db.skipBytes ?? 0) - 32) / (24 + pageSize)));
+    let frame = 0;
     for (let f = await wal.next(); f !== undefined; f = await wal.next()) {
       const pgno = f.header.pgno;
-      if (pgno <= maxPages) await out.writeAt((pgno - 1) * pageSize, f.page);
+      if (frame++ >= skipFrames && pgno <= maxPages) {
+        await out.writeAt((pgno - 1) * pageSize, f.page);
+      }
     }
     if (wal.endReason !== undefined) throw new FormatError(wal.endReason);
     if (wal.uncommittedFrames > 0) {
@@ -182,7 +273,7 @@ async function applyIndex(
       if (problem) throw new FormatError(problem);
       await out.truncate(nPage * pageSize);
     }
-    return { header, pages: nPage };
+    return { header, pages: nPage, bytes: reader.position };
   }, where);
 }
 
