@@ -24,6 +24,7 @@
  *   --source        time `deno run main.ts` instead of the bundle the release binaries are compiled
  *                   from (`deno task bundle`; the default)
  *   --s3            the S3 matrix instead (scripts/bench_s3.ts, which lists its own options)
+ *   --incident      snapshot-diff and --when against one restore instead (scripts/bench_incident.ts)
  */
 import { parseArgs } from "node:util";
 import {
@@ -50,6 +51,11 @@ import {
   useBundle,
 } from "./bench_support.ts";
 
+if (Deno.args.includes("--incident")) {
+  const { runIncidentBench } = await import("./bench_incident.ts");
+  await runIncidentBench(Deno.args.filter((a) => a !== "--incident"));
+  Deno.exit(0);
+}
 if (Deno.args.includes("--s3")) {
   const { runS3Bench } = await import("./bench_s3.ts");
   await runS3Bench(Deno.args.filter((a) => a !== "--s3"));

@@ -99,7 +99,16 @@ function parseItems(spec: string): string[] {
 
 /** `DB.before-recover-20261204T051500Z`: sorts by time, says what it is. */
 function defaultBackupPath(into: string, now: Date): string {
-  return `${into}.before-recover-${now.toISOString().replace(/[-:]|\.\d+/g, "")}`;
+  const base = `${into}.before-recover-${now.toISOString().replace(/[-:]|\.\d+/g, "")}`;
+  // Two recovers within one second: the second one's copy gets its own name.
+  for (let n = 2;; n++) {
+    const path = n === 2 ? base : `${base}-${n - 1}`;
+    try {
+      Deno.lstatSync(path);
+    } catch {
+      return path;
+    }
+  }
 }
 
 const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);

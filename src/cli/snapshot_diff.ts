@@ -3,11 +3,13 @@ import { table } from "../lib/format.ts";
 import { isVaultwardenFile } from "../apps/vaultwarden/check.ts";
 import { summarizeVaultChanges, vaultSummaryText } from "../apps/vaultwarden/diff_summary.ts";
 import type { VaultSummary } from "../apps/vaultwarden/diff_summary.ts";
+import { pointBuilder } from "../replica/change_search.ts";
 import { diffDatabases, withAttachedPair } from "../replica/diff.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
-import { describePointAt, pointJson } from "../replica/restore_point.ts";
+import { describePointAt, pointJson, v03Point } from "../replica/restore_point.ts";
 import type { Output } from "./context.ts";
 import { withTempDir } from "./safe_output.ts";
+import { runWhen } from "./when.ts";
 import { parseParallelism, parsePointArg, parseWholeNumber, replicaCommand } from "./options.ts";
 import type { PointArg } from "./options.ts";
 import { ageIdentityOption, openFirstReplica } from "./target.ts";
@@ -19,7 +21,7 @@ export interface DiffOptions {
   config?: string;
   replica?: string;
   ageIdentity?: string[];
-  from: string;
+  from?: string;
   to: string;
   generation?: string;
   keys: string;
@@ -28,6 +30,8 @@ export interface DiffOptions {
   user?: string;
   item?: string;
   table?: string;
+  when?: string;
+  itemGone?: string;
 }
 
 /** A point resolved against the listing. */
@@ -40,7 +44,7 @@ export function snapshotDiffCommand(output: Output, done: (code: number) => void
     { json: "print JSON" },
   )
     .addOption(ageIdentityOption())
-    .requiredOption(
+    .option(
       "--from <point>",
       "older point: an RFC 3339 time, index:HEX or index:HEX_OFFSET (v0.3: the end of a WAL index, or the WAL segment at that offset), txid:HEX (v0.5), latest, or file:PATH (a local database, opened read-only)",
     )
@@ -51,6 +55,14 @@ export function snapshotDiffCommand(output: Output, done: (code: number) => void
     .option("--table <name>", "only this table (and the Vaultwarden changes read from it)")
     .option("--user <email|uuid>", "Vaultwarden: only this user's changes")
     .option("--item <uuid>", "Vaultwarden: only this item's changes (and its attachments)")
+    .option(
+      "--when <sql>",
+      "instead of a diff: the first restore point between --from (default: the generation's first) and --to where this read-only query's answer changes",
+    )
+    .option(
+      "--item-gone <uuid>",
+      "instead of a diff: the first restore point where this Vaultwarden item (cipher) is gone, i.e. --when \"SELECT count(*) FROM ciphers WHERE uuid = '…'\"",
+    )
     .addHelpText(
       "after",
       `
@@ -61,7 +73,9 @@ database a summary per user (uuid and e-mail) and per organization comes first.
 Examples:
   litewarden snapshot-diff /data/db.sqlite3 --from 2026-11-20T09:00:00Z
   litewarden snapshot-diff s3://bucket/vw --from index:3 --to index:5 --json
-  litewarden snapshot-diff /data/db.sqlite3 --from 2026-11-20T09:00:00Z --to file:/data/db.sqlite3 --user alice@example.com`,
+  litewarden snapshot-diff /data/db.sqlite3 --from 2026-11-20T09:00:00Z --to file:/data/db.sqlite3 --user alice@example.com
+  litewarden snapshot-diff /data/db.sqlite3 --item-gone 2d4161e5-2b2a-4c27-9de1-012528dbbc0a
+  litewarden snapshot-diff s3://bucket/vw --when "SELECT atype FROM users_organizations WHERE user_uuid = '…'"`,
     )
     .action(async (target, opts) => done(await runSnapshotDiff(target, opts, output)));
 }
@@ -71,6 +85,14 @@ export async function runSnapshotDiff(
   opts: DiffOptions,
   output: Output,
 ): Promise<number> {
+  if (opts.when !== undefined || opts.itemGone !== undefined) {
+    return await runWhen(arg, { ...opts, parallelism: parseParallelism(opts.parallelism) }, output);
+  }
+  if (opts.from === undefined) {
+    throw new UsageError(
+      "snapshot-diff needs --from POINT (or --when SQL / --item-gone UUID to find when something changed)",
+    );
+  }
   const from = parsePointArg(opts.from, opts.generation, "--from");
   const to = parsePointArg(opts.to, opts.generation, "--to");
   const keyLimit = parseWholeNumber(opts.keys, "--keys", 0, MAX_KEYS);
@@ -91,8 +113,36 @@ export async function runSnapshotDiff(
       await restoreToTemp(replica!.storage, side.plan, path, { parallelism });
       return path;
     };
-    const fromPath = await materialize(fromSide, "from");
-    const toPath = await materialize(toSide, "to");
+    let fromPath: string;
+    let toPath: string;
+    // The points as far as their plans reach (a time picks segments within an index).
+    const reach = (side: DiffSide) => {
+      if (!("plan" in side) || side.plan.format !== "v0.3") return undefined;
+      const seg = side.plan.plan.indices.at(-1)?.segments.at(-1);
+      return seg && v03Point(seg.generation, seg.index, side.plan.point.time, seg.offset);
+    };
+    const a = reach(fromSide);
+    const b = reach(toSide);
+    if (
+      a && b && "plan" in fromSide && a.generation === b.generation &&
+      (a.index < b.index || (a.index === b.index && a.offset! <= b.offset!))
+    ) {
+      // One generation, forward in time: the newer point is the older one plus the segments in
+      // between, so its snapshot is not downloaded and decoded a second time.
+      const names = ["from", "to"];
+      const builder = pointBuilder(
+        replica!.storage,
+        replica!.listing,
+        () => `${dir}/${names.shift()}.sqlite3`,
+        { parallelism },
+      );
+      const older = await builder.fresh(fromSide.plan);
+      fromPath = older.path;
+      toPath = (await builder.forward(older, b)).path;
+    } else {
+      fromPath = await materialize(fromSide, "from");
+      toPath = await materialize(toSide, "to");
+    }
     const diff = diffDatabases(fromPath, toPath, keyLimit, opts.table);
     const vaultwarden = isVaultwardenFile(fromPath) && isVaultwardenFile(toPath)
       ? withAttachedPair(

@@ -152,11 +152,17 @@ function diffTable(
     key = withoutRowid ? shared.map((c) => c.name) : ["rowid"];
   }
   const keyList = key.map((k) => (k === "rowid" ? "rowid" : ident(k))).join(", ");
-  const colList = shared.map((c) => ident(c.name)).join(", ");
   const keyExpr = key.length === 1 ? keyList : `json_array(${keyList})`;
-  // Rows whose shared columns differ in any way, keyed; then classify by key presence.
-  const differing = (from: string, other: string) =>
-    `SELECT ${keyList} FROM (SELECT ${keyList}, ${colList} FROM ${from}.${t} EXCEPT SELECT ${keyList}, ${colList} FROM ${other}.${t})`;
+  // Rows of both sides with the same key whose other shared columns differ: a join on the key
+  // (its index), so no temp copy of the table is sorted, whatever its rows hold.
+  const keyCols = key.map((k) => (k === "rowid" ? "rowid" : ident(k)));
+  const others = shared.map((c) => ident(c.name)).filter((c) => !keyCols.includes(c));
+  const differs = others.length ? others.map((c) => `a.${c} IS NOT b.${c}`).join(" OR ") : "0";
+  const changed = `SELECT ${
+    keyCols.map((k) => `a.${k} AS ${k}`).join(", ")
+  } FROM after.${t} a JOIN main.${t} b ON ${
+    keyCols.map((k) => `a.${k} IS b.${k}`).join(" AND ")
+  } WHERE ${differs}`;
   const keyOnly = (from: string, other: string) =>
     `SELECT ${keyList} FROM ${from}.${t} EXCEPT SELECT ${keyList} FROM ${other}.${t}`;
   const countOf = (sql: string) =>
@@ -167,7 +173,6 @@ function diffTable(
     }[]).map((r) => String(r.k));
   const added = keyOnly("after", "main");
   const removed = keyOnly("main", "after");
-  const changed = `${differing("after", "main")} INTERSECT SELECT ${keyList} FROM main.${t}`;
   return {
     table,
     key,

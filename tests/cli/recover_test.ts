@@ -19,6 +19,7 @@ import {
   GONE,
   ORG,
   replicateIncident,
+  s3IncidentReplica,
   sha256File,
   TRASHED,
 } from "../support/vaultwarden_incident.ts";
@@ -110,16 +111,7 @@ Deno.test("recover brings items back from a real replica; every refusal leaves t
     await s3.createBucket("vault");
     const r = await replicateIncident(dir.path, {
       minCheckpointPageCount: 4,
-      extraReplicas: [{
-        name: "s3",
-        type: "s3",
-        bucket: "vault",
-        path: "db",
-        endpoint: s3.endpoint,
-        forcePathStyle: true,
-        accessKeyId: s3.credentials.accessKeyId,
-        secretAccessKey: s3.credentials.secretAccessKey,
-      }],
+      extraReplicas: [s3IncidentReplica(s3, "vault")],
     });
     const indexes = new Set(r.steps.flatMap((s) => s.segments.map((x) => x.index)));
     assert(indexes.size >= 3, `the incident spans several WAL indexes: ${[...indexes]}`);

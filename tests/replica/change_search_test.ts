@@ -7,33 +7,14 @@
  */
 import { createHash } from "node:crypto";
 import { readOnlyQuery } from "../../src/lib/sqlite.ts";
-import { searchV03Change } from "../../src/replica/change_search.ts";
+import { searchChange } from "../../src/replica/change_search.ts";
+import { v03RestorePoints } from "../../src/replica/points.ts";
 import { listReplica } from "../../src/replica/listing.ts";
 import { openStorage } from "../../src/storage/open.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { fileReplicaUrl, litestreamRestore } from "../support/litestream.ts";
 import { makeTempDir } from "../support/tmp.ts";
-import {
-  BOB,
-  CAROL,
-  CAROL_FOLDER,
-  ERIN,
-  GONE,
-  replicateIncident,
-  sha256File,
-  TRASHED,
-} from "../support/vaultwarden_incident.ts";
-import type { IncidentStep } from "../support/vaultwarden_incident.ts";
-
-/** A query whose answer the step changes (and no other step does). */
-const QUERIES: Record<IncidentStep["name"], string> = {
-  "deleted": `SELECT count(*) FROM ciphers WHERE uuid = '${GONE}'`,
-  "trashed": `SELECT deleted_at IS NULL FROM ciphers WHERE uuid = '${TRASHED}'`,
-  "removed": `SELECT count(*) FROM users_organizations WHERE user_uuid = '${ERIN}'`,
-  "renamed": `SELECT name FROM folders WHERE uuid = '${CAROL_FOLDER}'`,
-  "role-changed": `SELECT atype FROM users_organizations WHERE user_uuid = '${CAROL}'`,
-  "re-keyed": `SELECT private_key FROM users WHERE uuid = '${BOB}'`,
-};
+import { replicateIncident, sha256File, STEP_QUERIES } from "../support/vaultwarden_incident.ts";
 
 Deno.test("the change search lands on the segment of each incident step", async () => {
   await using dir = await makeTempDir();
@@ -45,12 +26,9 @@ Deno.test("the change search lands on the segment of each incident step", async 
     new Set(gen.segments.map((s) => s.index)).size >= 3,
     `several WAL indexes: ${gen.segments.map((s) => s.key).join(" ")}`,
   );
-  // Every segment boundary of the generation, from its snapshot on.
-  const snap = gen.snapshots[0].index;
-  const points = gen.segments.filter((s) => s.index >= snap).map((s) => ({
-    index: s.index,
-    offset: s.offset,
-  }));
+  // Every segment boundary of the generation.
+  const points = v03RestorePoints(gen);
+  assertEquals(points.length, gen.segments.length);
   const at = (p: { index: number; offset?: number }) =>
     points.findIndex((q) => q.index === p.index && q.offset === p.offset);
   let searches = 0;
@@ -58,10 +36,10 @@ Deno.test("the change search lands on the segment of each incident step", async 
     const first = step.segments[0];
     const expected = at(first);
     assert(expected > 0, `${step.name}: its segment is a point after the first`);
-    const answer = (path: string) => JSON.stringify(readOnlyQuery(path, QUERIES[step.name]));
-    const found = await searchV03Change(
+    const answer = (path: string) => JSON.stringify(readOnlyQuery(path, STEP_QUERIES[step.name]));
+    const found = await searchChange(
       storage,
-      gen,
+      listing,
       points,
       answer,
       `${dir.path}/search-${searches++}`,
@@ -80,9 +58,9 @@ Deno.test("the change search lands on the segment of each incident step", async 
   }
 
   // No change between the ends: the search says so after building only the two ends.
-  const same = await searchV03Change(
+  const same = await searchChange(
     storage,
-    gen,
+    listing,
     points,
     (path) => JSON.stringify(readOnlyQuery(path, "SELECT count(*) FROM organizations")),
     `${dir.path}/search-same`,
@@ -93,9 +71,9 @@ Deno.test("the change search lands on the segment of each incident step", async 
 
   // A point reached by moving forward is the database `litestream restore` builds for it.
   const built = new Map<string, string>();
-  await searchV03Change(
+  await searchChange(
     storage,
-    gen,
+    listing,
     points,
     (path, p) => {
       built.set(

@@ -98,6 +98,33 @@ export interface IncidentStep {
   segments: SegmentName[];
 }
 
+/** A query whose answer the step changes (and no other step does). */
+export const STEP_QUERIES: Record<IncidentStep["name"], string> = {
+  "deleted": `SELECT count(*) FROM ciphers WHERE uuid = '${GONE}'`,
+  "trashed": `SELECT deleted_at IS NULL FROM ciphers WHERE uuid = '${TRASHED}'`,
+  "removed": `SELECT count(*) FROM users_organizations WHERE user_uuid = '${ERIN}'`,
+  "renamed": `SELECT name FROM folders WHERE uuid = '${CAROL_FOLDER}'`,
+  "role-changed": `SELECT atype FROM users_organizations WHERE user_uuid = '${CAROL}'`,
+  "re-keyed": `SELECT private_key FROM users WHERE uuid = '${BOB}'`,
+};
+
+/** A replica named `s3` in `bucket`/db on the test S3 server, for {@link IncidentOptions}. */
+export function s3IncidentReplica(
+  server: { endpoint: string; credentials: { accessKeyId: string; secretAccessKey: string } },
+  bucket: string,
+): ReplicaConfig {
+  return {
+    name: "s3",
+    type: "s3",
+    bucket,
+    path: "db",
+    endpoint: server.endpoint,
+    forcePathStyle: true,
+    accessKeyId: server.credentials.accessKeyId,
+    secretAccessKey: server.credentials.secretAccessKey,
+  };
+}
+
 export interface Incident {
   dir: string;
   /** The file replica's directory and its `file://` URL. */
