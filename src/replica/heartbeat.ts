@@ -55,7 +55,8 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
 
 /** The heartbeat, or undefined when there is none. A heartbeat that does not parse is damage. */
 export async function readHeartbeat(storage: Storage): Promise<Heartbeat | undefined> {
-  for await (const obj of storage.list(MARKER_PREFIX)) {
+  // The exact key as the prefix: a listing of all of .litewarden/ would walk the vault files.
+  for await (const obj of storage.list(HEARTBEAT_KEY)) {
     if (obj.key !== HEARTBEAT_KEY) continue;
     const text = new TextDecoder().decode(await readAll(await storage.get(HEARTBEAT_KEY)));
     try {

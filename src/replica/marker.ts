@@ -21,7 +21,8 @@ export interface ReplicaMarker {
 }
 
 export async function readMarker(storage: Storage): Promise<ReplicaMarker | undefined> {
-  for await (const obj of storage.list(MARKER_PREFIX)) {
+  // The exact key as the prefix: a listing of all of .litewarden/ would walk the vault files.
+  for await (const obj of storage.list(MARKER_KEY)) {
     if (obj.key !== MARKER_KEY) continue;
     try {
       const text = new TextDecoder().decode(await readAll(await storage.get(MARKER_KEY)));

@@ -22,6 +22,7 @@ import {
   MissingObjectError,
   StorageError,
   type StorageFailure,
+  UsageError,
 } from "../errors.ts";
 import { PagingGuard } from "./paging.ts";
 import {
@@ -30,7 +31,7 @@ import {
   READ_IDLE_TIMEOUT_MS,
   resumableDownload,
 } from "./resumable.ts";
-import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
+import type { ByteRange, ObjectInfo, PutSource, PutStreamOptions, Storage } from "./storage.ts";
 import { vanishedObjectMessage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
@@ -209,6 +210,15 @@ export class AbsStorage implements Storage {
       },
       { op: "put", key },
       () => Promise.resolve(),
+    );
+  }
+
+  /** Not yet: a streamed Put Blob needs block uploads here. A typed error names the way out. */
+  putStream(key: string, _src: PutSource, _opts?: PutStreamOptions): Promise<boolean> {
+    return Promise.reject(
+      new UsageError(
+        `storing vault files (${key}) on Azure Blob Storage is not supported yet; name a file or S3 location for them with LITEWARDEN_FILES_URL (--files-url)`,
+      ),
     );
   }
 

@@ -6,8 +6,16 @@ import {
   type StorageFailure,
   UsageError,
 } from "../errors.ts";
-import { writeFileAtomic } from "../lib/atomic_write.ts";
-import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
+import {
+  installIfAbsent,
+  installReplacing,
+  parentDir,
+  syncDir,
+  tempPathFor,
+  writeFileAtomic,
+} from "../lib/atomic_write.ts";
+import { removeStaleTemps } from "../lib/stale_temps.ts";
+import type { ByteRange, ObjectInfo, PutSource, PutStreamOptions, Storage } from "./storage.ts";
 import { vanishedObjectMessage } from "./storage.ts";
 
 /** A replica in a local directory (Litestream's `file` replica type). */
@@ -109,6 +117,53 @@ export class FileStorage implements Storage {
       await writeFileAtomic(abs, data);
     } catch (err) {
       throw this.wrap(err, abs, "put");
+    }
+  }
+
+  /** Temp file beside the target, fsync, then link (ifAbsent: never replaces) or rename. */
+  async putStream(key: string, src: PutSource, opts: PutStreamOptions = {}): Promise<boolean> {
+    const abs = `${this.root}/${key}`;
+    const dir = parentDir(abs);
+    let tmp: string | undefined;
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+      if (opts.ifAbsent && await Deno.lstat(abs).then(() => true, () => false)) return false;
+      removeStaleTemps(dir);
+      tmp = tempPathFor(abs);
+      const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+      let written = 0;
+      try {
+        for await (const chunk of await src.open()) {
+          written += chunk.length;
+          if (written > src.size) break;
+          let at = 0;
+          while (at < chunk.length) at += await f.write(chunk.subarray(at));
+        }
+        await f.sync();
+      } finally {
+        f.close();
+      }
+      if (written !== src.size) {
+        throw new StorageError(
+          `the source of ${key} gave ${
+            written > src.size ? "more" : "fewer"
+          } bytes than its ${src.size}; nothing was stored`,
+          { op: "put", key },
+        );
+      }
+      if (opts.ifAbsent) {
+        const installed = await installIfAbsent(tmp, abs);
+        if (installed) tmp = undefined;
+        return installed;
+      }
+      await installReplacing(tmp, abs);
+      tmp = undefined;
+      await syncDir(dir);
+      return true;
+    } catch (err) {
+      throw this.wrap(err, abs, "put");
+    } finally {
+      if (tmp !== undefined) await Deno.remove(tmp).catch(() => {});
     }
   }
 

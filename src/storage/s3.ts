@@ -33,6 +33,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import type { S3ReplicaTarget } from "../config/target.ts";
 import {
   DamagedError,
@@ -43,8 +45,8 @@ import {
 } from "../errors.ts";
 import { emptyStream, READ_IDLE_TIMEOUT_MS, resumableDownload } from "./resumable.ts";
 import { PagingGuard } from "./paging.ts";
-import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
-import { vanishedObjectMessage } from "./storage.ts";
+import type { ByteRange, ObjectInfo, PutSource, PutStreamOptions, Storage } from "./storage.ts";
+import { exactSize, vanishedObjectMessage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
 export interface S3StorageOptions {
@@ -167,6 +169,8 @@ export class S3Storage implements Storage {
       responseChecksumValidation: "WHEN_REQUIRED",
       // On AWS, follow a wrong-region redirect instead of failing; custom endpoints don't redirect.
       followRegionRedirects: !target.endpoint,
+      // The SDK's warnings (e.g. a failed streaming PUT) would go to the console otherwise.
+      logger: SILENT_LOGGER,
       requestHandler: new NodeHttpHandler({
         connectionTimeout: this.opts.connectionTimeoutMs,
         requestTimeout: this.opts.requestTimeoutMs,
@@ -351,6 +355,68 @@ export class S3Storage implements Storage {
         ),
       { op: "put", key },
     );
+  }
+
+  /**
+   * One streamed PutObject with its Content-Length (S3 stores a PUT whole or not at all; the SDK
+   * sends a stream body unsigned, so nothing is buffered), reopened per retry. `ifAbsent`: a
+   * look, then a conditional PUT (If-None-Match: *); a 412 means an object is there. Objects over 5 GiB
+   * (S3's single-PUT limit) are refused: Vaultwarden's uploads are far smaller.
+   */
+  async putStream(key: string, src: PutSource, opts: PutStreamOptions = {}): Promise<boolean> {
+    if (src.size > MAX_SINGLE_PUT) {
+      throw new StorageError(
+        `${key} is ${src.size} bytes, over S3's 5 GiB single-upload limit; such a file cannot be kept in ${this.location}`,
+        { op: "put", key },
+      );
+    }
+    // A look first as well: not every S3-compatible server honours If-None-Match on PUT.
+    if (opts.ifAbsent && await this.exists(key)) return false;
+    let wrongSize: Error | undefined;
+    try {
+      await this.request(
+        async (c) => {
+          const body = exactSize(await src.open(), src.size, (got) => {
+            wrongSize = new StorageError(
+              `the source of ${key} gave ${got} bytes instead of ${src.size}; nothing was stored`,
+              { op: "put", key },
+            );
+            return wrongSize;
+          });
+          // A Node stream: the HTTP handler pipes it (a web stream would be buffered). A pipe
+          // does not pass a source error on, so a failing source aborts the request itself.
+          const node = Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
+          const abort = new AbortController();
+          node.on("error", () => abort.abort());
+          try {
+            return await c.send(
+              new PutObjectCommand({
+                Bucket: this.bucket,
+                Key: this.fullKey(key),
+                Body: node,
+                ContentLength: src.size,
+                ...(opts.ifAbsent ? { IfNoneMatch: "*" } : {}),
+              }),
+              { abortSignal: abort.signal },
+            );
+          } catch (err) {
+            node.destroy();
+            throw wrongSize ?? err; // a wrong size is not retried
+          }
+        },
+        { op: "put", key },
+      );
+      return true;
+    } catch (err) {
+      if (wrongSize) throw wrongSize;
+      if (opts.ifAbsent && err instanceof StorageError && err.status === 412) return false;
+      throw err;
+    }
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    for await (const obj of this.list(key)) if (obj.key === key) return true;
+    return false;
   }
 
   // ---- delete ----
@@ -548,6 +614,8 @@ interface RequestContext {
 }
 
 class BatchUnsupported extends Error {}
+
+const MAX_SINGLE_PUT = 5 * 1024 ** 3;
 
 /** A get failed because the key does not exist (not a range or access problem). */
 function isMissingKey(err: unknown): boolean {

@@ -37,7 +37,7 @@ import {
   SshError,
 } from "./ssh_client.ts";
 import { openSftpSession } from "./ssh_client.ts";
-import type { ByteRange, ObjectInfo, Storage } from "./storage.ts";
+import type { ByteRange, ObjectInfo, PutSource, PutStreamOptions, Storage } from "./storage.ts";
 import { vanishedObjectMessage } from "./storage.ts";
 
 /** Tuning knobs; the defaults suit real use, tests shrink them to stay fast. */
@@ -292,6 +292,15 @@ export class SftpStorage implements Storage {
       }
       await s.rename(tmp, path);
     });
+  }
+
+  /** Not yet (one SFTP request may not outlast its 60 s timeout). A typed error names the way out. */
+  putStream(key: string, _src: PutSource, _opts?: PutStreamOptions): Promise<boolean> {
+    return Promise.reject(
+      new UsageError(
+        `storing vault files (${key}) on SFTP is not supported yet; name a file or S3 location for them with LITEWARDEN_FILES_URL (--files-url)`,
+      ),
+    );
   }
 
   /** `mkdir -p` of a key's directory, the root included (as Litestream's MkdirAll). */

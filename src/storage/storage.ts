@@ -17,6 +17,20 @@ export interface ByteRange {
   length?: number;
 }
 
+/**
+ * The body of a streamed upload: its exact size, and a way to read it from the start, called
+ * again for each attempt (a retry re-reads the source instead of buffering it).
+ */
+export interface PutSource {
+  size: number;
+  open(): Promise<ReadableStream<Uint8Array>>;
+}
+
+export interface PutStreamOptions {
+  /** Never replace an object already at `key`: the put then returns false. */
+  ifAbsent?: boolean;
+}
+
 export interface Storage {
   /** Where this storage points, for messages: `file:///dir` or `s3://bucket/prefix` (never credentials). */
   readonly location: string;
@@ -29,6 +43,12 @@ export interface Storage {
   get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
   /** Writes a small object (markers); not used for replica data. */
   put(key: string, data: Uint8Array): Promise<void>;
+  /**
+   * Writes a large object from a stream with flat memory (vault files). Readers see no object
+   * or the whole of it, never part. Returns false when `ifAbsent` found an object there.
+   * The stream must yield exactly `src.size` bytes, or the put fails and stores nothing.
+   */
+  putStream(key: string, src: PutSource, opts?: PutStreamOptions): Promise<boolean>;
   /** Deletes the keys (batched by the backend). Missing keys are not an error. */
   delete(keys: string[]): Promise<void>;
   /**
@@ -36,6 +56,46 @@ export interface Storage {
    * the process). Optional; `withStorageScope` calls it for every storage a command opened.
    */
   close?(): void | Promise<void>;
+}
+
+/**
+ * `stream` checked to yield exactly `size` bytes: one byte too many, or an end too early, errors
+ * the stream (so the upload fails and stores nothing) with `onWrongSize`'s error.
+ */
+export function exactSize(
+  stream: ReadableStream<Uint8Array>,
+  size: number,
+  onWrongSize: (got: string) => Error,
+): ReadableStream<Uint8Array> {
+  let seen = 0;
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctrl) {
+        seen += chunk.length;
+        if (seen > size) throw onWrongSize("more");
+        ctrl.enqueue(chunk);
+      },
+      flush() {
+        if (seen < size) throw onWrongSize(`${seen}`);
+      },
+    }),
+  );
+}
+
+/** A `PutSource` over bytes in memory (small objects, tests). */
+export function bytesSource(data: Uint8Array): PutSource {
+  return {
+    size: data.length,
+    open: () =>
+      Promise.resolve(
+        new ReadableStream<Uint8Array>({
+          start(ctrl) {
+            ctrl.enqueue(data);
+            ctrl.close();
+          },
+        }),
+      ),
+  };
 }
 
 /** Reads a whole (small) object or range into memory: headers, trailers, markers. */

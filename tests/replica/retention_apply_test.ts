@@ -58,6 +58,7 @@ function recording(storage: FileStorage): Storage & { requests: string[][] } {
     list: (p) => storage.list(p),
     get: (k, r) => storage.get(k, r),
     put: (k, d) => storage.put(k, d),
+    putStream: (k, src, o) => storage.putStream(k, src, o),
     delete: (ks) => {
       requests.push(ks);
       return storage.delete(ks);

@@ -38,12 +38,14 @@ export interface S3ServerOptions {
    * requests to stop a client at a known moment. Only the embedded server has it.
    */
   onRequest?: (method: string, url: string) => Promise<void> | void;
+  /** Like `onRequest`, but once the request body has been read (a failure a client sees late). */
+  afterBody?: (method: string, url: string) => Promise<void> | void;
 }
 
 /** Starts the embedded server, or returns the external one named by `LITEWARDEN_TEST_S3_URL`. */
 export async function startS3Server(opts: S3ServerOptions = {}): Promise<TestS3Server> {
   const external = Deno.env.get("LITEWARDEN_TEST_S3_URL");
-  if (external && opts.onRequest) {
+  if (external && (opts.onRequest || opts.afterBody)) {
     throw new Error("onRequest needs the embedded S3 server; unset LITEWARDEN_TEST_S3_URL");
   }
   if (external) return externalServer(external);
@@ -52,6 +54,8 @@ export async function startS3Server(opts: S3ServerOptions = {}): Promise<TestS3S
   const app = buildApp({ logger: false });
   const onRequest = opts.onRequest;
   if (onRequest) app.addHook("onRequest", async (req) => await onRequest(req.method, req.url));
+  const afterBody = opts.afterBody;
+  if (afterBody) app.addHook("preHandler", async (req) => await afterBody(req.method, req.url));
 
   // Trap (b) and (c): replace fauxqs's catch-all buffer parser (S3 bodies: objects, parts and
   // the XML of CompleteMultipartUpload / DeleteObjects) with one that has a bigger body limit and
