@@ -1,5 +1,11 @@
 import { Option } from "commander";
 import { checkApplication, judgeAsGate } from "../apps/check_application.ts";
+import { dataFolderPaths } from "../apps/vaultwarden/data_folder.ts";
+import {
+  checkLocalVault,
+  checkStoredVault,
+  DEFAULT_FILES_GRACE_MS,
+} from "../apps/vaultwarden/files_check.ts";
 import type { AppMode } from "../apps/check_application.ts";
 import { exitCodeFor, fail, pass, skip, warn, worstExitCode } from "../checks/check.ts";
 import type { Check } from "../checks/check.ts";
@@ -21,6 +27,7 @@ import type { VerifyResult } from "../report/verify_report.ts";
 import { readHeartbeat, replicationLag } from "../replica/heartbeat.ts";
 import type { Heartbeat, Lag } from "../replica/heartbeat.ts";
 import { listReplica } from "../replica/listing.ts";
+import { FILES_BASE } from "../replica/vault_files.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { chooseRestorePlan, newestPointAvoiding, restoreToTemp } from "../replica/restore.ts";
 import type { ChosenPlan } from "../replica/restore.ts";
@@ -60,6 +67,8 @@ export interface VerifyOptions {
   generation?: string;
   gate?: boolean;
   strict?: boolean;
+  dataDir?: string;
+  filesGrace?: string;
 }
 
 export function verifyCommand(output: Output, done: (code: number) => void) {
@@ -71,6 +80,14 @@ export function verifyCommand(output: Output, done: (code: number) => void) {
   return addPointOptions(command, "verify")
     .addOption(ageIdentityOption())
     .option("--file <path>", "check a local SQLite file in place, strictly read-only (no replica)")
+    .option(
+      "--data-dir <dir>",
+      "with --file: also check the data folder's attachments, sends, rsa_key.pem and config.json (read-only)",
+    )
+    .option(
+      "--files-grace <duration>",
+      "attachment and send rows younger than this may still be uploading: warn, not fail (default 1h)",
+    )
     .option("--all", "verify every database in the config, concurrently")
     .option("--quick", "PRAGMA quick_check instead of the full integrity_check")
     .addOption(
@@ -123,6 +140,14 @@ export async function runVerify(
     : undefined;
   const maxLagMs = opts.maxLag !== undefined ? parseDuration(opts.maxLag, "--max-lag") : undefined;
   const parallelism = parseParallelism(opts.parallelism);
+  const filesGraceMs = opts.filesGrace !== undefined
+    ? parseDuration(opts.filesGrace, "--files-grace")
+    : DEFAULT_FILES_GRACE_MS;
+  if (opts.dataDir !== undefined && opts.file === undefined) {
+    throw new UsageError(
+      "--data-dir checks a local data folder against a local database: give --file DB too (a replica's files are checked without it)",
+    );
+  }
   if (opts.pingUrl !== undefined) checkPingUrl(opts.pingUrl);
   const app = opts.app as AppMode;
   // Same point syntax and checks as restore: verify can prove an older point restores too.
@@ -134,6 +159,7 @@ export async function runVerify(
     parallelism,
     app,
     point,
+    filesGraceMs,
   };
   let results: VerifyResult[];
   if (opts.file !== undefined) {
@@ -145,7 +171,14 @@ export async function runVerify(
         "--timestamp, --index and --txid choose a replica point; --file has none",
       );
     }
-    results = [await verifyFile(opts.file, { quick: !!opts.quick, app })];
+    results = [
+      await verifyFile(opts.file, {
+        quick: !!opts.quick,
+        app,
+        dataDir: opts.dataDir,
+        filesGraceMs,
+      }),
+    ];
   } else if (opts.all) {
     if (arg !== undefined) {
       throw new UsageError("--all verifies every database in the config: give no TARGET");
@@ -214,6 +247,8 @@ interface VerifySettings {
   maxLagMs?: number;
   parallelism: number;
   app: AppMode;
+  /** Attachment and send rows younger than this may still be uploading (`--files-grace`). */
+  filesGraceMs: number;
   /** The restore point to verify; empty = latest. */
   point: RestoreRequest;
   /** Where the restore's progress bar goes (none for `--all`: concurrent bars would mix). */
@@ -352,6 +387,10 @@ async function verifyReplica(
       const appResult = await checkApplication(dbPath, settings.app);
       checks.push(...appResult.checks);
       result.app = appResult.app;
+      // The whole vault: the restored database is the manifest of the files stored beside it.
+      if (appResult.app?.name === "vaultwarden") {
+        await storedFilesLayer(storage, dbPath, chosen.point.time, settings, result);
+      }
     }
   });
   // Freshness is judged from the listing either way: a damaged replica can be stale too.
@@ -404,7 +443,7 @@ async function freshnessChecks(
 /** `verify --file`: layers 4 and 5 on a local file, strictly read-only. */
 async function verifyFile(
   path: string,
-  settings: { quick: boolean; app: AppMode },
+  settings: { quick: boolean; app: AppMode; dataDir?: string; filesGraceMs: number },
 ): Promise<VerifyResult> {
   const started = performance.now();
   const checks: Check[] = await checkDatabaseFile(path, { quick: settings.quick, restored: false });
@@ -414,7 +453,20 @@ async function verifyFile(
     checks.push(...appResult.checks);
     app = appResult.app;
   }
+  let files;
+  if (
+    settings.dataDir !== undefined &&
+    !checks.some((c) => c.status === "fail" && c.id.startsWith("file."))
+  ) {
+    const local = await checkLocalVault(path, dataFolderPaths(settings.dataDir), {
+      graceMs: settings.filesGraceMs,
+      now: new Date(),
+    });
+    checks.push(...local.checks);
+    files = local.files;
+  }
   return {
+    ...(files && { files }),
     subject: path,
     location: null,
     format: "file",
@@ -424,6 +476,26 @@ async function verifyFile(
     exitCode: exitCodeFor(checks),
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** The files layer of a replica's point: the vault's files stored beside the replica. */
+async function storedFilesLayer(
+  storage: Storage,
+  dbPath: string,
+  pointTime: Date,
+  settings: VerifySettings,
+  result: VerifyResult,
+): Promise<void> {
+  try {
+    const stored = await checkStoredVault({ storage, base: FILES_BASE }, dbPath, pointTime, {
+      graceMs: settings.filesGraceMs,
+      now: new Date(),
+    });
+    result.checks.push(...stored.checks);
+    result.files = stored.files;
+  } catch (err) {
+    result.checks.push(errorCheck("files.attachments", err));
+  }
 }
 
 /** A damaged object found while restoring: the error names where a restore can go on from. */

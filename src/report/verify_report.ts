@@ -1,5 +1,6 @@
 import type { Check } from "../checks/check.ts";
 import type { AppReport } from "../apps/app_report.ts";
+import type { VaultFilesResult } from "../apps/vaultwarden/files_check.ts";
 import type { LivePosition } from "../replica/heartbeat.ts";
 import { describePointAt, pointJson } from "../replica/restore_point.ts";
 import type { RestorePoint } from "../replica/restore_point.ts";
@@ -26,6 +27,8 @@ export interface VerifyResult {
   };
   /** With several replicas: each one's verdict and restore point (this report shows the worst). */
   replicas?: ReplicaVerdict[];
+  /** The files layer's counts, when it ran (a Vaultwarden point, or `--data-dir`). */
+  files?: VaultFilesResult["files"];
 }
 
 /** One replica's outcome in a verify of a database with several replicas. */
@@ -66,6 +69,8 @@ export function verifyJson(r: VerifyResult, now: Date) {
       ...(objects && { objects }),
     })),
     app: r.app,
+    // Only when the files layer ran: counts and sizes of attachment and send bodies, never names.
+    ...(r.files && { files: r.files }),
     // Only with a heartbeat in the replica (the companion's): the document is unchanged otherwise.
     ...(r.heartbeat && {
       heartbeat: {
