@@ -8,8 +8,14 @@ import { pruneReport, pruneText } from "../report/prune_report.ts";
 import { listReplica, requireBackup } from "../replica/listing.ts";
 import type { ReplicaListing } from "../replica/listing.ts";
 import { chooseRestorePlan, restoreToTemp } from "../replica/restore.ts";
+import type { RestoreRequest } from "../replica/restore.ts";
 import { planPrune, v03TreeRemoval } from "../replica/retention.ts";
-import type { KeepRules, PrunePlan, PruneRequest } from "../replica/retention.ts";
+import type { KeepRules, PrunePlan, PruneRequest, VaultFiles } from "../replica/retention.ts";
+import type { RestorePoint } from "../replica/restore_point.ts";
+import { FILES_BASE, listFileObjects, listVersions } from "../replica/vault_files.ts";
+import type { VaultStore } from "../replica/vault_files.ts";
+import { readReferencedFiles } from "../apps/vaultwarden/data_folder.ts";
+import { formatBytes } from "../lib/format.ts";
 import { executePrunePlan, probeDeletePermission, reconcile } from "../replica/retention_apply.ts";
 import { openStorage } from "../storage/open.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -155,17 +161,115 @@ async function pruneReplica(
   requireBackup(listing, location);
   const notes = opts.v03Tree ? await v03TreeNotes(storage, listing, location, output) : [];
   let plan = planPrune(listing, request.rules, request);
+  const store: VaultStore = { storage, base: FILES_BASE };
+  const vault = await vaultFilesForPrune(store, listing, plan, output);
+  if (vault) {
+    notes.push(...vault.notes);
+    plan = planPrune(listing, request.rules, request, vault.files);
+  }
   let deleted = 0;
   if (opts.apply && plan.deletions.length > 0) {
     await probeDeletePermission(storage, location);
     // Re-list right before deleting: stop if anything planned or kept changed under us.
     const fresh = await listReplica(storage, { readLtxHeaders: !!listing.v05 });
-    plan = reconcile(plan, fresh, location);
+    const freshVault = vault ? await listVaultFiles(store) : undefined;
+    plan = reconcile(plan, fresh, location, freshVault);
     deleted = await deleteReportingInterrupts(storage, plan, output);
   }
   const report = pruneReport(location, !!opts.apply, notes, plan, deleted);
   if (!opts.json) output.out(pruneText(report, plan, opts.minAge));
   return report;
+}
+
+/** The stored bodies and versions of the vault's files (nothing is read but the listing). */
+async function listVaultFiles(store: VaultStore): Promise<Omit<VaultFiles, "referenced">> {
+  const [objects, versions] = await Promise.all([listFileObjects(store), listVersions(store)]);
+  return { objects, versions };
+}
+
+/**
+ * The vault's files for the plan, when any are stored: which bodies the kept points need is read
+ * from their databases, so each kept point is restored into a temp directory (one at a time, each
+ * removed before the next) and what its attachment and send rows reference is collected. Skipped
+ * when no stored body could go anyway (none older than the oldest kept point and --min-age). A
+ * kept point that does not restore keeps every body (and says why).
+ */
+async function vaultFilesForPrune(
+  store: VaultStore,
+  listing: ReplicaListing,
+  plan: PrunePlan,
+  output: Output,
+): Promise<{ files: VaultFiles; notes: string[] } | undefined> {
+  const stored = await listVaultFiles(store);
+  const versions = [...stored.versions.values()].reduce((n, v) => n + v.length, 0);
+  if (stored.objects.size === 0 && versions === 0) return undefined;
+  const kept = plan.points.filter((p) => p.kept);
+  const oldest = Math.min(...kept.map((p) => p.point.time.getTime()));
+  const youngLimit = plan.request.now.getTime() - plan.request.minAgeMs;
+  const bytes = [...stored.objects.values()].reduce((n, o) => n + o.size, 0);
+  const what = `vault files: ${stored.objects.size} attachment and send bodies stored (${
+    formatBytes(bytes)
+  }), ${versions} key and settings version(s)`;
+  const judged = [...stored.objects.values()].some((o) =>
+    o.modified.getTime() < oldest && o.modified.getTime() <= youngLimit
+  );
+  if (!judged) {
+    return {
+      files: { ...stored, referenced: new Set() },
+      notes: [
+        `${what}; none is older than both the oldest kept point and --min-age, so every body stays (no kept point restored)`,
+      ],
+    };
+  }
+  const referenced = new Set<string>();
+  const t0 = performance.now();
+  let downloaded = 0;
+  try {
+    await withTempDir("litewarden-prune-", async (dir) => {
+      for (const [i, p] of kept.entries()) {
+        const chosen = chooseRestorePlan(listing, keptPointRequest(p.point));
+        const progress = restoreProgress(
+          output.progress,
+          `reading kept point ${i + 1}/${kept.length}`,
+          chosen,
+        );
+        const path = `${dir}/point.sqlite3`;
+        const restored = await restoreToTemp(store.storage, chosen, path, {
+          parallelism: 8,
+          onDownload: progress.addBytes,
+          onObject: progress.addObject,
+        }).finally(() => progress.done());
+        downloaded += restored.bytesDownloaded;
+        for (const f of readReferencedFiles(path).files) referenced.add(f.rel);
+        await Deno.remove(path);
+      }
+    });
+  } catch (err) {
+    if (!(err instanceof LitewardenError) || err.kind === "interrupted") throw err;
+    return {
+      files: { ...stored, referenced: undefined },
+      notes: [
+        `${what}; a kept point's database could not be restored (${err.message}), so which bodies the kept points need is unknown and every body stays`,
+      ],
+    };
+  }
+  return {
+    files: { ...stored, referenced },
+    notes: [
+      `${what}; the ${kept.length} kept point(s) reference ${referenced.size} bod${
+        referenced.size === 1 ? "y" : "ies"
+      } (each restored to read its rows: ${formatBytes(downloaded)} downloaded in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      }s)`,
+    ],
+  };
+}
+
+/** The request that restores a kept point at its own time (its earliest state, for v0.3). */
+function keptPointRequest(p: RestorePoint): RestoreRequest {
+  return p.format === "v0.3"
+    ? { generation: p.generation, timestamp: p.time }
+    : { txid: BigInt(`0x${p.txid}`) };
 }
 
 /** Deletes in plan order; an interrupt says how far it got (any prefix of the plan is safe). */

@@ -1,6 +1,8 @@
 import { RefusedError, UsageError } from "../errors.ts";
 import { parseV03Key } from "../formats/v03_layout.ts";
 import type { ObjectInfo } from "../storage/storage.ts";
+import { versionAt } from "./vault_files.ts";
+import type { SecretName, VersionObject } from "./vault_files.ts";
 import type { ReplicaListing } from "./listing.ts";
 import { summarize } from "./summary.ts";
 import { v03Point, v05Point } from "./restore_point.ts";
@@ -50,7 +52,28 @@ export type DeletionReason =
   /** A v0.3 generation of the old tree that `--v03-tree` removes. */
   | { kind: "v03-tree"; generation: string }
   /** v0.5 snapshots no rule keeps, and LTX files every kept snapshot covers. */
-  | { kind: "v05-history" };
+  | { kind: "v05-history" }
+  /** Attachment and send bodies no kept point's database references (see {@link VaultFiles}). */
+  | { kind: "vault-files" }
+  /** Versions of rsa_key.pem or config.json older than the one in effect at the oldest kept point. */
+  | { kind: "vault-versions"; name: SecretName };
+
+/**
+ * The vault's files stored beside the replica, for a prune that also plans them. Which bodies the
+ * kept points need can only be read from their databases, so the caller restores each kept point
+ * and passes the union of what they reference.
+ */
+export interface VaultFiles {
+  /** Every stored attachment and send body, by its path relative to the files' base. */
+  objects: ReadonlyMap<string, ObjectInfo>;
+  /** Every stored version of the key and the settings, oldest first. */
+  versions: ReadonlyMap<SecretName, readonly VersionObject[]>;
+  /**
+   * The paths some kept point's database references; undefined when that is unknown (a kept
+   * point could not be restored): then no body is deleted.
+   */
+  referenced: ReadonlySet<string> | undefined;
+}
 
 export interface DeletionGroup {
   reason: DeletionReason;
@@ -73,6 +96,8 @@ export interface PrunePlan {
    */
   protectedYoung: number;
   bytesFreed: number;
+  /** The vault's files the plan was made with (kept to re-make it on a fresh listing). */
+  vault?: VaultFiles;
 }
 
 /** Assigns keep reasons to points (`points` newest first), exactly like restic's `forget`. */
@@ -144,6 +169,7 @@ export function planPrune(
   listing: ReplicaListing,
   rules: KeepRules,
   opts: Omit<PruneRequest, "rules">,
+  vault?: VaultFiles,
 ): PrunePlan {
   const request: PruneRequest = { rules, ...opts };
   const points: RetentionPoint[] = [];
@@ -235,6 +261,8 @@ export function planPrune(
     candidates.push({ reason: { kind: "v05-history" }, objects });
   }
 
+  if (vault) candidates.push(...vaultCandidates(points, vault));
+
   const youngLimit = opts.now.getTime() - opts.minAgeMs;
   let protectedYoung = 0;
   const groups: DeletionGroup[] = [];
@@ -253,7 +281,42 @@ export function planPrune(
     deletions,
     protectedYoung,
     bytesFreed: groups.reduce((n, g) => n + g.bytes, 0),
+    ...(vault && { vault }),
   };
+}
+
+/**
+ * The vault's files no kept point needs. A body goes only when no kept point's database
+ * references it and it was stored before the oldest kept point: a row created after that point
+ * has its body stored after it too, so every restorable point between two kept ones (a row added
+ * and deleted between them) keeps its bodies. A key or settings version goes when it is older
+ * than the one in effect at the oldest kept point (the newest at or before it), which stays.
+ * `--min-age` applies on top, as to every object.
+ */
+export function vaultCandidates(
+  points: readonly RetentionPoint[],
+  vault: VaultFiles,
+): { reason: DeletionReason; objects: ObjectInfo[] }[] {
+  const kept = points.filter((p) => p.kept);
+  if (kept.length === 0) return [];
+  const oldest = new Date(Math.min(...kept.map((p) => p.point.time.getTime())));
+  const out: { reason: DeletionReason; objects: ObjectInfo[] }[] = [];
+  if (vault.referenced) {
+    const referenced = vault.referenced;
+    const objects = [...vault.objects]
+      .filter(([rel, o]) => !referenced.has(rel) && o.modified.getTime() < oldest.getTime())
+      .map(([, o]) => o)
+      .sort(oldestFirst);
+    out.push({ reason: { kind: "vault-files" }, objects });
+  }
+  for (const [name, versions] of vault.versions) {
+    const inEffect = versionAt(versions, oldest);
+    if (!inEffect) continue;
+    const objects = versions.filter((v) => v.time.getTime() < inEffect.time.getTime())
+      .map((v) => toInfo(v.key, v.size, v.time));
+    out.push({ reason: { kind: "vault-versions", name }, objects });
+  }
+  return out;
 }
 
 /**
@@ -278,10 +341,20 @@ export function v03TreeRemoval(listing: ReplicaListing, location: string): "abse
   return "prove-v05";
 }
 
-/** Makes the same plan again on a fresh listing (same rules, same `now`). */
-export function replan(plan: PrunePlan, fresh: ReplicaListing): PrunePlan {
+/**
+ * Makes the same plan again on a fresh listing (same rules, same `now`); with the vault's files
+ * listed afresh too (`freshVault`: objects and versions; what the kept points reference stays).
+ */
+export function replan(
+  plan: PrunePlan,
+  fresh: ReplicaListing,
+  freshVault?: Omit<VaultFiles, "referenced">,
+): PrunePlan {
   const { rules, ...opts } = plan.request;
-  return planPrune(fresh, rules, opts);
+  const vault = plan.vault && freshVault
+    ? { ...freshVault, referenced: plan.vault.referenced }
+    : plan.vault;
+  return planPrune(fresh, rules, opts, vault);
 }
 
 /** v0.3 objects in their safe deletion order: by index, the snapshot first, offset 0 last. */
@@ -332,7 +405,11 @@ const oldestFirst = (a: ObjectInfo, b: ObjectInfo) =>
 const newestTime = (g: DeletionGroup) => Math.max(...g.objects.map((o) => o.modified.getTime()));
 
 function groupName(g: DeletionGroup): string {
-  return "generation" in g.reason ? `v0.3 ${g.reason.generation}` : "v0.5";
+  const r = g.reason;
+  if ("generation" in r) return `v0.3 ${r.generation}`;
+  if (r.kind === "vault-files") return "vault files";
+  if (r.kind === "vault-versions") return `vault ${r.name}`;
+  return "v0.5";
 }
 
 function toInfo(key: string, size: number, modified: Date): ObjectInfo {

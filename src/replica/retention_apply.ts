@@ -6,7 +6,7 @@ import { DamagedError, StorageError } from "../errors.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { ReplicaListing } from "./listing.ts";
 import { replan } from "./retention.ts";
-import type { PrunePlan } from "./retention.ts";
+import type { PrunePlan, VaultFiles } from "./retention.ts";
 
 /** Keys per delete request; the S3 backend splits further if its provider needs it. */
 export const DELETE_BATCH = 100;
@@ -37,11 +37,17 @@ export async function probeDeletePermission(storage: Storage, location: string):
  * The plan as it stands against `fresh`, a listing made right before deleting. The plan is made
  * again on it (same rules, same `now`) and only objects both plans delete go, in the first plan's
  * order: what a running Litestream added can only add protection, and what is dropped from the
- * order is an object that is gone or now kept. A kept point that vanished means someone else is
+ * order is an object that is gone or now kept. The vault's files are listed afresh too
+ * (`freshVault`); what the kept points' databases reference is the first plan's. A kept point that vanished means someone else is
  * deleting (Litestream's own retention, another prune): stop without deleting anything.
  */
-export function reconcile(plan: PrunePlan, fresh: ReplicaListing, location: string): PrunePlan {
-  const again = replan(plan, fresh);
+export function reconcile(
+  plan: PrunePlan,
+  fresh: ReplicaListing,
+  location: string,
+  freshVault?: Omit<VaultFiles, "referenced">,
+): PrunePlan {
+  const again = replan(plan, fresh, freshVault);
   const listedNow = new Set(again.points.map((p) => p.key));
   const vanished = plan.points.filter((p) => p.kept && !listedNow.has(p.key));
   if (vanished.length > 0) {

@@ -57,6 +57,10 @@ function groupText(g: DeletionGroup): string {
       return `v0.3 generation ${r.generation}: part of the old v0.3 tree (--v03-tree)`;
     case "v05-history":
       return "v0.5: snapshots no rule keeps, and LTX files every kept snapshot covers";
+    case "vault-files":
+      return "vault files: attachment and send bodies no kept point's database references, stored before the oldest kept point";
+    case "vault-versions":
+      return `vault files: ${r.name} versions older than the one in effect at the oldest kept point`;
   }
 }
 
