@@ -35,7 +35,7 @@ export function parseDuration(text: string, flag: string): number {
 }
 
 /**
- * Layer 6: the newest restorable point must be younger than `--max-age`, unless `current` says
+ * Layer 7: the newest restorable point must be younger than `--max-age`, unless `current` says
  * why the replica is current anyway (a live heartbeat whose live position the replica holds: a
  * quiet vault, nothing was written since).
  */

@@ -119,11 +119,14 @@ export function verifyCommand(output: Output, done: (code: number) => void) {
       `
 Layers, in order: listing, chain, restore (into a temp directory), database (header,
 integrity_check, foreign_key_check), application (Vaultwarden migrations, schema, content),
-freshness. The exit code is the most severe finding (see README: 3, 4, 5, 6, 7, 8).
+files (every attachment and send body the point's rows reference, the rsa_key.pem and
+config.json versions for it), freshness. The exit code is the most severe finding (see README:
+3, 4, 5, 6, 7, 8).
 
 Examples:
   litewarden verify /data/db.sqlite3 --config /etc/litestream.yml --max-age 1h
   litewarden verify --file /data/db.sqlite3 --app vaultwarden
+  litewarden verify --file /data/db.sqlite3 --data-dir /data
   litewarden verify --all --json --metrics-file /var/lib/node_exporter/litewarden.prom`,
     )
     .action(async (target, opts) => done(await runVerify(target, opts, output)));
@@ -255,7 +258,7 @@ interface VerifySettings {
   progress?: ProgressSink;
 }
 
-/** Layers 1–6 for one database (all its replicas; the newest one is restored and checked). */
+/** Layers 1–7 for one database (all its replicas; the newest one is restored and checked). */
 async function verifyTarget(
   arg: string | undefined,
   opts: VerifyOptions,
@@ -399,7 +402,7 @@ async function verifyReplica(
 }
 
 /**
- * Layer 6: the companion's heartbeat (alive?), the replication lag it lets us judge (does the
+ * Layer 7: the companion's heartbeat (alive?), the replication lag it lets us judge (does the
  * replica hold the live position?), and the newest point's age, which a live heartbeat with the
  * live position replicated excuses (nothing was written: a quiet database).
  */
