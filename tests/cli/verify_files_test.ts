@@ -18,6 +18,7 @@ import { bytes } from "../support/bytes.ts";
 import { ageEncrypt, generateAgeIdentity, recipientOf } from "../../src/formats/age.ts";
 import { readReferencedFiles } from "../../src/apps/vaultwarden/data_folder.ts";
 import { FILES_BASE, versionKey } from "../../src/replica/vault_files.ts";
+import { writeBackfill } from "../../src/replica/vault_backfill.ts";
 import type { SecretName } from "../../src/replica/vault_files.ts";
 import { S3Storage } from "../../src/storage/s3.ts";
 
@@ -180,9 +181,37 @@ Deno.test("verify: a replica's attachments, sends, key and settings beside it on
         assertEquals(r.json.files?.attachments.missing, 2);
         assertEquals(check(r.json, "files.sends").status, "pass");
         assertNothingSecret(r, secrets);
-        await putBody(a1.rel, a1.size!, 1);
-        await putBody(a2.rel, a2.size!, 2);
       });
+
+      await t.step(
+        "while the companion's backfill runs, missing bodies warn with its progress",
+        async () => {
+          const store = { storage, base: FILES_BASE };
+          const started = new Date(Date.now() - 60_000).toISOString();
+          const running = {
+            version: 1 as const,
+            started,
+            updated: new Date().toISOString(),
+            done: null,
+            files: { total: 6, uploaded: 4 },
+            bytes: { total: 2_000_000, uploaded: 1_500_000 },
+          };
+          await writeBackfill(store, running);
+          const r = await verify();
+          assertEquals(r.code, 0, r.stdout);
+          assertEquals(check(r.json, "files.attachments").status, "warn");
+          assertStringIncludes(check(r.json, "files.attachments").message, "still running");
+          const b = check(r.json, "files.backfill");
+          assertEquals(b.status, "warn");
+          assertStringIncludes(b.message, "4 of 6 file(s), 1.4 MiB of 1.9 MiB uploaded");
+          await writeBackfill(store, { ...running, done: new Date().toISOString() });
+          const after = await verify();
+          assertEquals(after.code, 5, after.stdout);
+          assertEquals(check(after.json, "files.backfill").status, "pass");
+          await putBody(a1.rel, a1.size!, 1);
+          await putBody(a2.rel, a2.size!, 2);
+        },
+      );
 
       await t.step("a body of another size than its row fails", async () => {
         await putBody(a3.rel, a3.size! - 1, 3);

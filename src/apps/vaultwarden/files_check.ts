@@ -28,6 +28,8 @@ import type {
   VersionObject,
 } from "../../replica/vault_files.ts";
 import { readReferencedFiles } from "./data_folder.ts";
+import { readBackfill } from "../../replica/vault_backfill.ts";
+import type { BackfillState } from "../../replica/vault_backfill.ts";
 import { readAll } from "../../storage/storage.ts";
 import type { Storage } from "../../storage/storage.ts";
 
@@ -355,7 +357,7 @@ export async function localBodySizes(
 /** What the files layer of one verify found: its checks and, for JSON, the counts. */
 export interface VaultFilesResult {
   checks: Check[];
-  files: FilesCounts & { invalidRows: number };
+  files: FilesCounts & { invalidRows: number; backfill?: BackfillState };
 }
 
 export interface VaultFilesOptions {
@@ -374,8 +376,12 @@ export async function checkStoredVault(
   opts: VaultFilesOptions,
 ): Promise<VaultFilesResult> {
   const referenced = readReferencedFiles(dbPath);
-  const [objects, versions] = await Promise.all([listFileObjects(store), listVersions(store)]);
-  const nothingStored = objects.size === 0 &&
+  const [objects, versions, backfill] = await Promise.all([
+    listFileObjects(store),
+    listVersions(store),
+    readBackfill(store),
+  ]);
+  const nothingStored = objects.size === 0 && backfill === undefined &&
     [...versions.values()].every((v) => v.length === 0);
   const rows = fileRowChecks(referenced.files, (rel) => objects.get(rel)?.size, {
     where: `${store.storage.location}${store.base ? `/${store.base.replace(/\/$/, "")}` : ""}`,
@@ -383,11 +389,17 @@ export async function checkStoredVault(
     graceMs: opts.graceMs,
     failKind: "damaged",
     nothingStored,
+    backfillRunning: backfill !== undefined && backfill.done === null,
   });
   const secrets = await storedSecretChecks(store.storage, versions, pointTime, "damaged");
   return {
-    checks: [...rows.checks, ...invalidRowsCheck(referenced.invalid), ...secrets],
-    files: { ...rows.counts, invalidRows: referenced.invalid },
+    checks: [
+      ...rows.checks,
+      ...invalidRowsCheck(referenced.invalid),
+      ...secrets,
+      backfillCheck(backfill, opts.now),
+    ],
+    files: { ...rows.counts, invalidRows: referenced.invalid, ...(backfill && { backfill }) },
   };
 }
 
@@ -410,6 +422,33 @@ export async function checkLocalVault(
     checks: [...rows.checks, ...invalidRowsCheck(referenced.invalid), ...secrets],
     files: { ...rows.counts, invalidRows: referenced.invalid },
   };
+}
+
+/**
+ * `files.backfill`: the companion's one-time upload of the files a vault already had when it first
+ * ran. While it runs, bodies it has not reached yet are missing (so those checks warn).
+ */
+export function backfillCheck(state: BackfillState | undefined, now: Date): Check {
+  const id = "files.backfill";
+  if (!state) return skip(id, "no backfill record (the companion has not started one here)");
+  const progress = `${state.files.uploaded} of ${state.files.total} file(s), ${
+    formatBytes(state.bytes.uploaded)
+  } of ${formatBytes(state.bytes.total)}`;
+  if (state.done !== null) {
+    return pass(
+      id,
+      `the companion's first upload of existing files finished ${
+        formatTime(new Date(state.done))
+      } (${progress})`,
+    );
+  }
+  const age = now.getTime() - Date.parse(state.updated);
+  return warn(
+    id,
+    `the companion's first upload of existing files is running since ${
+      formatTime(new Date(state.started))
+    }: ${progress} uploaded, last progress ${formatAge(Math.max(0, age))} ago`,
+  );
 }
 
 /** `files.rows`: rows whose ids cannot be a path were skipped (a damaged or crafted row). */
