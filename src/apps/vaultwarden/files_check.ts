@@ -9,11 +9,13 @@
  * the JSON `objects` carry the relative paths (item uuid and attachment id), never a name.
  */
 import { createPrivateKey } from "node:crypto";
+import { DatabaseSync } from "node:sqlite";
 import { fail, pass, skip, warn } from "../../checks/check.ts";
 import type { Check } from "../../checks/check.ts";
 import type { ErrorKind } from "../../errors.ts";
 import { LitewardenError, PermissionError } from "../../errors.ts";
 import { formatAge, formatBytes, formatTime } from "../../lib/format.ts";
+import { readOnlyUri } from "../../lib/sqlite.ts";
 import {
   listFileObjects,
   listVersions,
@@ -27,7 +29,8 @@ import type {
   VaultStore,
   VersionObject,
 } from "../../replica/vault_files.ts";
-import { readReferencedFiles } from "./data_folder.ts";
+import { readReferencedFiles, referencedFiles } from "./data_folder.ts";
+import type { ReferencedFiles } from "./data_folder.ts";
 import { readBackfill } from "../../replica/vault_backfill.ts";
 import type { BackfillState } from "../../replica/vault_backfill.ts";
 import { readAll } from "../../storage/storage.ts";
@@ -409,7 +412,7 @@ export async function checkLocalVault(
   paths: VaultPaths,
   opts: VaultFilesOptions,
 ): Promise<VaultFilesResult> {
-  const referenced = readReferencedFiles(dbPath);
+  const referenced = referencedFilesWithWal(dbPath);
   const sizes = await localBodySizes(referenced.files, paths);
   const rows = fileRowChecks(referenced.files, (rel) => sizes.get(rel), {
     where: paths.dataDir,
@@ -449,6 +452,20 @@ export function backfillCheck(state: BackfillState | undefined, now: Date): Chec
       formatTime(new Date(state.started))
     }: ${progress} uploaded, last progress ${formatAge(Math.max(0, age))} ago`,
   );
+}
+
+/**
+ * The files a local (perhaps live) database references, its `-wal` included: a row Vaultwarden
+ * committed a moment ago is in the WAL, not yet in the main file. Read-only either way
+ * (`immutable=1` without a WAL, `mode=ro` with one; nothing is created beside it).
+ */
+function referencedFilesWithWal(dbPath: string): ReferencedFiles {
+  const db = new DatabaseSync(readOnlyUri(dbPath), { readOnly: true });
+  try {
+    return referencedFiles(db);
+  } finally {
+    db.close();
+  }
 }
 
 /** `files.rows`: rows whose ids cannot be a path were skipped (a damaged or crafted row). */
