@@ -93,8 +93,12 @@ const hex8 = (n: number) => n.toString(16).padStart(8, "0");
 
 /** Asserts the shape of one verify document: fields, order, types, check ids. */
 function assertDocShape(doc: VerifyDoc): void {
-  // `replicas` (each replica's verdict) is there exactly when the database has several.
-  assertEquals(Object.keys(doc), doc.replicas ? [...DOC_KEYS, "replicas"] : DOC_KEYS);
+  // `replicas` (each replica's verdict) is there exactly when the database has several; `files`
+  // (after `app`) exactly when the files layer ran: on a Vaultwarden point.
+  const keys = doc.app?.name === "vaultwarden" && doc.format !== "file"
+    ? [...DOC_KEYS.slice(0, -1), "files", ...DOC_KEYS.slice(-1)]
+    : DOC_KEYS;
+  assertEquals(Object.keys(doc), doc.replicas ? [...keys, "replicas"] : keys);
   for (const v of doc.replicas ?? []) {
     assertEquals(Object.keys(v), [
       "location",

@@ -52,7 +52,10 @@ export interface FilesJudgement {
   failKind: ErrorKind;
   /** Set while the companion's one-time backfill runs: missing bodies may not be uploaded yet. */
   backfillRunning?: boolean;
-  /** Nothing of the vault is stored at all (no companion uploads files): warn, do not fail. */
+  /**
+   * Nothing of the vault is stored at all: the companion's file upload is not in use here (the
+   * data folder may live on a disk), so the rows are not checked (skip).
+   */
   nothingStored?: boolean;
 }
 
@@ -125,6 +128,13 @@ function judgeKind(
     counts,
   });
   if (files.length === 0) return { check: pass(id, `no ${noun} rows`), counts };
+  if (j.nothingStored) {
+    const check = skip(
+      id,
+      `${files.length} ${noun} row(s) not checked: no vault files are stored in ${j.where} (the companion's file upload is not in use here)`,
+    );
+    return { check, counts };
+  }
 
   const base = `${files.length} ${noun} row(s), ${present} bod${
     present === 1 ? "y" : "ies"
@@ -155,12 +165,6 @@ function judgeKind(
       : { check: pass(id, `${base}, each with the size its row records`), counts };
   }
   const text = `${base}; ${parts.join(", ")}${uploadingText}`;
-  if (j.nothingStored) {
-    return withObjects(warn(
-      id,
-      `${text}: nothing of the vault's files is stored there; is the companion uploading them?`,
-    ));
-  }
   if (j.backfillRunning) {
     return withObjects(warn(
       id,
@@ -394,7 +398,12 @@ export async function checkStoredVault(
     nothingStored,
     backfillRunning: backfill !== undefined && backfill.done === null,
   });
-  const secrets = await storedSecretChecks(store.storage, versions, pointTime, "damaged");
+  const secrets = nothingStored
+    ? [
+      skip("files.rsa-key", "no rsa_key.pem versions stored (no vault files are stored here)"),
+      skip("files.config", "no config.json versions stored (no vault files are stored here)"),
+    ]
+    : await storedSecretChecks(store.storage, versions, pointTime, "damaged");
   return {
     checks: [
       ...rows.checks,
