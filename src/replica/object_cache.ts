@@ -1,5 +1,11 @@
 import { localFsError } from "../errors.ts";
-import type { ByteRange, ObjectInfo, Storage } from "../storage/storage.ts";
+import type {
+  ByteRange,
+  ObjectInfo,
+  PutSource,
+  PutStreamOptions,
+  Storage,
+} from "../storage/storage.ts";
 
 /**
  * A storage that downloads each object at most once: the first GET streams it into a file in
@@ -38,6 +44,10 @@ export class CachedStorage implements Storage {
 
   put(key: string, data: Uint8Array): Promise<void> {
     return this.inner.put(key, data);
+  }
+
+  putStream(key: string, src: PutSource, opts?: PutStreamOptions): Promise<boolean> {
+    return this.inner.putStream(key, src, opts);
   }
 
   delete(keys: string[]): Promise<void> {
